@@ -1,0 +1,72 @@
+"""Evaluate stage: every variant and the PyTorch baseline, same test split, same process."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from rtguard.data.prepare import Splits
+from rtguard.data.schema import FeatureSchema
+from rtguard.evaluate.predictors import Predictor, onnx_predictor, predict_in_chunks, torch_predictor
+from rtguard.evaluate.quality import quality_metrics
+from rtguard.errors import RtguardError
+from rtguard.evaluate.speed import ROUNDS, measure_latency, measure_throughput
+from rtguard.models import load_model
+from rtguard.runfolder import RunFolder, write_json
+
+BASELINE = "torch-fp32"
+
+
+def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
+    """Measure quality, speed and footprint; write metrics.json per variant (baseline/ for torch)."""
+    config = run.load_config()
+    settings = config.evaluate
+    schema = FeatureSchema.load(run.schema)
+    splits = Splits.load(run.splits)
+    names = run.variant_names()
+    if not names:
+        raise RtguardError(f"{run.variants} holds no variants: run `rtguard optimize {run.root}` first")
+    threads = settings.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+
+    predictors = [torch_predictor(lambda: load_model(schema, config.model, run.weights), run.weights, threads)]
+    predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads) for name in names]
+
+    with Progress(disable=not show_progress) as progress:
+        quality_task = progress.add_task("quality on the test split", total=len(predictors))
+        probabilities = {}
+        for predictor in predictors:
+            probabilities[predictor.name] = predict_in_chunks(predictor, splits.x_test)
+            progress.advance(quality_task)
+        latency_task = progress.add_task(f"latency, batch 1 ({settings.latency_calls} calls each)", total=ROUNDS)
+        latency = measure_latency(predictors, splits.x_test, settings.latency_calls, settings.warmup_calls, lambda: progress.advance(latency_task))
+        throughput_task = progress.add_task(f"throughput, batch {settings.throughput_batch}", total=ROUNDS)
+        throughput = measure_throughput(predictors, splits.x_test, settings.throughput_batch, settings.throughput_seconds, lambda: progress.advance(throughput_task))
+
+    baseline = probabilities[BASELINE]
+    results = {}
+    for predictor in predictors:
+        results[predictor.name] = _metrics(predictor, probabilities[predictor.name], baseline, splits.y_test, schema, latency, throughput)
+        path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"
+        write_json(path, results[predictor.name])
+    return results
+
+
+def _metrics(predictor: Predictor, probabilities: np.ndarray, baseline: np.ndarray, y_test: np.ndarray,
+             schema: FeatureSchema, latency: dict, throughput: dict) -> dict:
+    predicted = probabilities.argmax(axis=1)
+    return {
+        **quality_metrics(y_test, predicted, schema.classes, schema.benign_index),
+        **latency[predictor.name],
+        **throughput[predictor.name],
+        "file_bytes": predictor.file_bytes,
+        "load_seconds": predictor.load_seconds,
+        "agreement": float((predicted == baseline.argmax(axis=1)).mean()),
+        "max_abs_prob_diff": float(np.abs(probabilities - baseline).max()),
+        "test_rows": int(len(y_test)),
+        "runtime": predictor.runtime,
+    }
+

@@ -1,0 +1,34 @@
+"""Model factories and weight files (safetensors only: a weight file must not run code)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from rtguard.config import ModelConfig
+from rtguard.data.schema import FeatureSchema
+from rtguard.errors import RtguardError
+from rtguard.models.mlp import FlowClassifier, WithProbabilities
+
+__all__ = ["FlowClassifier", "WithProbabilities", "build_model", "save_weights", "load_model"]
+
+
+def build_model(schema: FeatureSchema, config: ModelConfig) -> FlowClassifier:
+    return FlowClassifier(schema, config)
+
+
+def save_weights(model: FlowClassifier, path: Path) -> None:
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def load_model(schema: FeatureSchema, config: ModelConfig, path: Path) -> FlowClassifier:
+    """Rebuild the architecture from schema + config and load weights in eval mode."""
+    model = build_model(schema, config)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except FileNotFoundError:
+        raise RtguardError(f"no weights at {path}: run `rtguard train` first") from None
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise RtguardError(f"cannot load weights from {path}: {exc}") from None
+    return model.eval()

@@ -1,0 +1,58 @@
+"""Findings in plain words, each one carrying the numbers it rests on."""
+
+from __future__ import annotations
+
+BASELINE = "torch-fp32"
+ONNX_BASELINE = "onnx-fp32"
+
+
+def findings(variants: list[dict], training: dict, dataset: dict) -> list[str]:
+    by_name = {v["name"]: v["metrics"] for v in variants}
+    notes = []
+    if ONNX_BASELINE in by_name and BASELINE in by_name:
+        notes.append(_speed_note(ONNX_BASELINE, by_name[ONNX_BASELINE], BASELINE, by_name[BASELINE]))
+    reference = ONNX_BASELINE if ONNX_BASELINE in by_name else BASELINE
+    for name, metrics in by_name.items():
+        if name in (BASELINE, ONNX_BASELINE):
+            continue
+        notes.append(_speed_note(name, metrics, reference, by_name[reference]))
+        notes.append(_quality_note(name, metrics, by_name[BASELINE]))
+    fastest = min(by_name, key=lambda n: by_name[n]["latency_p50_ms"])
+    busiest = max(by_name, key=lambda n: by_name[n]["throughput_per_s"])
+    notes.append(
+        f"Lowest batch-1 latency: {fastest} (p50 {by_name[fastest]['latency_p50_ms']:.4f} ms); "
+        f"highest throughput at batch {by_name[busiest]['throughput_batch']}: {busiest} "
+        f"({by_name[busiest]['throughput_per_s']:,.0f} rows/s)."
+    )
+    validation_f1, test_f1 = training["validation"]["macro_f1"], by_name[BASELINE]["macro_f1"]
+    notes.append(
+        f"Validation macro-F1 {validation_f1:.4f} vs test macro-F1 {test_f1:.4f} for {BASELINE}: "
+        + ("the test split is harder (drift or unseen attack types), as deployment will be."
+           if test_f1 < validation_f1 - 0.01 else "no large gap between validation and test.")
+    )
+    oov = sum(dataset.get("out_of_vocabulary", {}).values())
+    imputed = sum(dataset.get("non_finite_imputed", {}).values())
+    if oov or imputed:
+        notes.append(f"Data: {oov} categorical values fell into the out-of-vocabulary bucket and {imputed} NaN/inf values were imputed.")
+    return notes
+
+
+def _speed_note(name: str, metrics: dict, reference: str, ref: dict) -> str:
+    """Speed as a multiple of the reference: above 1 is faster."""
+    at_one = ref["latency_p50_ms"] / metrics["latency_p50_ms"]
+    at_batch = metrics["throughput_per_s"] / ref["throughput_per_s"]
+    return (
+        f"{name} is {at_one:.2f}x as fast as {reference} at batch 1 "
+        f"(p50 {metrics['latency_p50_ms']:.4f} vs {ref['latency_p50_ms']:.4f} ms) and {at_batch:.2f}x at batch "
+        f"{metrics['throughput_batch']} ({metrics['throughput_per_s']:,.0f} vs {ref['throughput_per_s']:,.0f} rows/s)"
+        + (" on this CPU: slower, keep the float model here." if at_one < 1 and at_batch < 1 else " on this CPU.")
+    )
+
+
+def _quality_note(name: str, metrics: dict, baseline: dict) -> str:
+    delta = metrics["macro_f1"] - baseline["macro_f1"]
+    return (
+        f"{name} macro-F1 {metrics['macro_f1']:.4f} vs {baseline['macro_f1']:.4f} for {BASELINE} ({delta:+.4f}); "
+        f"detection rate {metrics['detection_rate']:.4f} vs {baseline['detection_rate']:.4f}; "
+        f"predictions agree with {BASELINE} on {metrics['agreement']:.2%} of test rows."
+    )

@@ -1,0 +1,1 @@
+"""The ONNX Runtime side: runs from the artifact alone, never imports torch."""
