@@ -48,7 +48,7 @@ class DataConfig(Section):
     non_finite: Literal["impute", "reject"] = Field(
         "impute", description="NaN/inf in numeric features: impute with the training median (counted) or fail."
     )
-    max_vocabulary: int = Field(64, ge=1, description="Most frequent categories kept per column; the rest share the out-of-vocabulary bucket.")
+    max_vocabulary: int = Field(128, ge=1, description="Most frequent categories kept per column; the rest share the out-of-vocabulary bucket.")
 
 
 class ModelConfig(Section):

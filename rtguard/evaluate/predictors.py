@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from rtguard.models import FlowClassifier
-from rtguard.optimize.export import INPUT_NAME, OUTPUT_NAME
-from rtguard.runtime.session import create_session, session_settings
+from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session, session_settings
 
 
 @dataclass

@@ -12,10 +12,8 @@ import torch
 
 from rtguard.errors import ParityError
 from rtguard.models import FlowClassifier, WithProbabilities
+from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME
 from rtguard.train.loop import predict_proba
-
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
 
 
 def export_onnx(model: FlowClassifier, n_features: int, path: Path, opset: int) -> None:

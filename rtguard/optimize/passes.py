@@ -18,7 +18,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from pydantic import BaseModel, ConfigDict, Field
 
-from rtguard.optimize.export import INPUT_NAME
+from rtguard.runtime.session import INPUT_NAME
 
 # Only the dense layers are quantized: the preprocessing ops (log, standardization,
 # one-hot) stay in float, where INT8 would only add error.

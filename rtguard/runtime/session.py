@@ -7,6 +7,10 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+# The artifact's contract: raw feature rows in, class probabilities out.
+INPUT_NAME = "features"
+OUTPUT_NAME = "probabilities"
+
 
 def session_settings(threads: int | None) -> dict:
     """The settings a session is created with, as recorded beside its measurements."""

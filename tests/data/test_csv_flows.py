@@ -88,7 +88,7 @@ def test_traffic_labelling_identifiers_dropped_and_comma_rows_skipped(tmp_path):
     for i, line in enumerate(lines[1:]):
         port, rest = line.split(",", 1)
         rows.append(f"192.168.10.5-8.8.8.8-{40000 + i}-{port}-6,192.168.10.5,{40000 + i},8.8.8.8,{port},6,7/7/2017 8:{i:02d},{rest}")
-    rows += [","* 84] * 3
+    rows += ["," * 84] * 3
     path = tmp_path / "Friday-WorkingHours.pcap_ISCX.csv"
     path.write_bytes(("\n".join(rows) + "\n").encode("cp1252"))
     frames = load_csv_flows(DataConfig(dataset="csv", path=path, drop_columns=TRAFFIC_LABELLING_IDS))
@@ -125,9 +125,10 @@ def test_declared_categorical_columns():
 
 
 def test_test_file_with_other_columns(tmp_path):
-    other = write(tmp_path / "test.csv", [line.rsplit(",", 2)[0] + ",label" if i == 0 else line for i, line in enumerate(unsw_lines())])
-    with pytest.raises(DataError):
-        load_csv_flows(unsw(test_path=other))
+    header, *rows = unsw_lines()
+    unlabelled = write(tmp_path / "unlabelled.csv", [header.replace("attack_cat", "category"), *rows])
+    with pytest.raises(DataError, match=r"unlabelled\.csv: no label column 'attack_cat'"):
+        load_csv_flows(unsw(test_path=unlabelled))
     lines = [",".join(line.split(",")[:4] + line.split(",")[5:]) for line in unsw_lines()]  # no `state`
     with pytest.raises(DataError, match=r"columns differ .*missing \['state'\], extra \[\]"):
         load_csv_flows(unsw(test_path=write(tmp_path / "other.csv", lines)))

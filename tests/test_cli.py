@@ -1,0 +1,127 @@
+"""The command line end to end on tiny data, and every bad input it must survive."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rtguard.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPORT_METRICS = {"accuracy", "macro_f1", "detection_rate", "false_positive_rate", "latency_p50_ms",
+                  "latency_p99_ms", "throughput_per_s", "file_bytes", "agreement"}
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_report_json_contract(tiny_run):
+    folder, _ = tiny_run
+    report = json.loads((folder / "report.json").read_text())
+    assert {"dataset", "machine", "versions", "variants"} <= report.keys()
+    assert {"cpu", "flags", "cores"} <= report["machine"].keys()
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["torch-fp32", "onnx-fp32", "int8-dynamic", "int8-static"]
+    for variant in report["variants"]:
+        assert REPORT_METRICS <= variant["metrics"].keys(), variant["name"]
+        assert 0 <= variant["metrics"]["agreement"] <= 1
+        assert variant["metrics"]["latency_calls"] == 20
+    assert report["findings"] and (folder / "report.md").read_text().startswith("# rtguard report")
+
+
+def test_stage_commands_rerun_on_a_run_folder(tiny_run, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], folder)
+    for stage in ("train", "optimize", "evaluate", "report"):
+        result = invoke(stage, folder, *(["--quiet"] if stage in ("train", "evaluate") else []))
+        assert result.exit_code == 0, result.output
+    assert "int8-static" in result.output
+
+
+def test_retraining_removes_what_described_the_old_weights(tiny_run, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], folder)
+    assert invoke("train", folder, "--quiet").exit_code == 0
+    assert not (folder / "variants").exists() and not (folder / "report.json").exists()
+    result = invoke("evaluate", folder)
+    assert result.exit_code == 2 and "rtguard optimize" in result.output
+
+
+def test_run_end_to_end_on_nsl_kdd_fixture(tmp_path, tiny_toml):
+    out = tmp_path / "kdd"
+    result = invoke("run", "-c", tiny_toml, "--dataset", "nsl-kdd", "--data", FIXTURES / "nsl_kdd", "--labels", "binary", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["classes"] == ["normal", "attack"]
+
+
+def test_existing_out_folder_is_not_overwritten_without_force(tiny_run, tiny_toml):
+    folder, _ = tiny_run
+    result = invoke("run", "-c", tiny_toml, "--out", folder, "-q")
+    assert result.exit_code == 2 and "--force" in result.output
+
+
+def _assert_clean_failure(result, out: Path, message: str):
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists(), "a failed run must not leave a run folder"
+    assert not list(out.parent.glob(f".{out.name}.partial-*")), "temporary build folder left behind"
+
+
+def test_missing_data_path(tmp_path, tiny_toml):
+    out = tmp_path / "r"
+    result = invoke("run", "-c", tiny_toml, "--dataset", "nsl-kdd", "--data", tmp_path / "nowhere", "--out", out)
+    _assert_clean_failure(result, out, "nowhere")
+
+
+def test_dataset_without_path(tmp_path, tiny_toml):
+    out = tmp_path / "r"
+    _assert_clean_failure(invoke("run", "-c", tiny_toml, "--dataset", "csv", "--out", out), out, "needs a path")
+
+
+def test_unknown_config_key(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[model]\nhiden = [8]\n")
+    out = tmp_path / "r"
+    _assert_clean_failure(invoke("run", "-c", config, "--out", out), out, "model.hiden")
+
+
+def test_csv_with_bad_row_fails_naming_file_and_line(tmp_path, tiny_toml):
+    data = tmp_path / "flows.csv"
+    data.write_text("a,b,Label\n1,2,BENIGN\n3,4\n")
+    out = tmp_path / "r"
+    result = invoke("run", "-c", tiny_toml, "--dataset", "csv", "--data", data, "--out", out)
+    _assert_clean_failure(result, out, "line 3")
+
+
+def test_csv_with_missing_label_column(tmp_path, tiny_toml):
+    data = tmp_path / "flows.csv"
+    data.write_text("a,b,Class\n1,2,BENIGN\n3,4,DoS\n")
+    out = tmp_path / "r"
+    _assert_clean_failure(invoke("run", "-c", tiny_toml, "--dataset", "csv", "--data", data, "--out", out), out, "Label")
+
+
+def test_parity_failure_aborts_the_run_without_a_run_folder(tmp_path, tiny_toml, monkeypatch):
+    import rtguard.optimize as optimize
+
+    def broken_parity(*args, **kwargs):
+        from rtguard.errors import ParityError
+
+        raise ParityError("ONNX export differs from PyTorch (simulated)")
+
+    monkeypatch.setattr(optimize, "check_parity", broken_parity)
+    out = tmp_path / "r"
+    _assert_clean_failure(invoke("run", "-c", tiny_toml, "--out", out, "-q"), out, "differs from PyTorch")
+
+
+def test_help_teaches_every_command():
+    result = invoke("--help")
+    for command in ("run", "train", "optimize", "evaluate", "report"):
+        assert command in result.output
+    assert "--dataset" in invoke("run", "--help").output
