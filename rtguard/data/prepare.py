@@ -223,4 +223,4 @@ def _encode(frame: pd.DataFrame, schema: FeatureSchema, fills: dict[str, float],
 
 def _label_codes(labels: pd.Series, schema: FeatureSchema) -> np.ndarray:
     lookup = {name: code for code, name in enumerate(schema.classes)}
-    return labels.map(lookup).to_numpy(dtype=np.int64)
+    return labels.map(lookup).to_numpy(dtype=np.int64, copy=True)

@@ -15,6 +15,7 @@ they do after deployment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -60,7 +61,8 @@ class Profile:
     `service` weighs "protocol/service" pairs so that protocol and service always agree.
     Counts are 1 + Poisson (windows include the flow itself) or Poisson (failed logins,
     urgent packets) with a log-normal mean. `drift` multiplies the first parameter
-    (median or mean) of the named fields when the test split is generated.
+    (median or mean) of the named fields when the test split is generated; a drifted
+    rate's mean must stay below 1.
     """
 
     label: str
@@ -103,6 +105,7 @@ PROFILES = [
         BENIGN, 0.04, {"tcp/ssh": 0.7, "tcp/rdp": 0.25, "tcp/telnet": 0.05},
         src_packets=(300, 1.2), packet_size=(80, 0.6), reply_ratio=(1.1, 0.3), reply_size=(200, 0.8),
         iat_ms=(400, 1.2), payload_entropy=(0.9, 30), conns_in_window=(2, 0.6), failed_logins=(0.05, 1.0),
+        urgent_packets=(0.05, 1.0),  # telnet and rlogin send interrupts as urgent data
     ),
     Profile(  # backups and uploads: look like exfiltration, but faster
         BENIGN, 0.025, {"tcp/https": 0.5, "tcp/ftp": 0.2, "tcp/ssh": 0.3},
@@ -110,7 +113,7 @@ PROFILES = [
         iat_ms=(30, 1.5), payload_entropy=(0.93, 30), conns_in_window=(2, 0.6), same_service_rate=(0.7, 5),
     ),
     Profile(  # telemetry and sync clients: small, slow, encrypted uploads like low-and-slow exfiltration
-        BENIGN, 0.025, {"tcp/https": 0.9, "udp/dns": 0.1},
+        BENIGN, 0.025, {"tcp/https": 0.9, "tcp/other": 0.1},
         src_packets=(40, 0.9), packet_size=(300, 0.6), reply_ratio=(0.8, 0.4), reply_size=(150, 0.5),
         iat_ms=(1200, 1.0), payload_entropy=(0.93, 30), conns_in_window=(2, 0.6),
     ),
@@ -191,13 +194,13 @@ PROFILES = [
     ),
     # exfiltration: 3 %
     Profile(  # encrypted uploads, paced to stay under the radar
-        "exfiltration", 0.015, {"tcp/https": 0.8, "udp/dns": 0.1, "tcp/other": 0.1},
+        "exfiltration", 0.015, {"tcp/https": 0.85, "tcp/other": 0.15},
         src_packets=(600, 1.0), packet_size=(800, 0.5), reply_ratio=(0.2, 0.5), reply_size=(60, 0.4),
         iat_ms=(300, 1.2), payload_entropy=(0.95, 40), conns_in_window=(1.5, 0.5),
         drift={"packet_size": 0.6, "src_packets": 0.7, "iat_ms": 1.5},
     ),
     Profile(  # low and slow: small chunks at long intervals
-        "exfiltration", 0.01, {"tcp/https": 0.9, "udp/dns": 0.1},
+        "exfiltration", 0.01, {"tcp/https": 0.9, "tcp/other": 0.1},
         src_packets=(60, 0.8), packet_size=(500, 0.5), reply_ratio=(0.3, 0.4), reply_size=(100, 0.5),
         iat_ms=(2000, 0.8), payload_entropy=(0.95, 40), conns_in_window=(1.5, 0.5),
         drift={"packet_size": 0.7, "iat_ms": 0.8},
@@ -226,12 +229,9 @@ def generate(n_flows: int = 120_000, seed: int = 0) -> LabelledFrames:
 
 def _drifted(profile: Profile) -> Profile:
     """The profile as seen after deployment: drift multiplies each named location parameter."""
-    changes = {}
-    for name, factor in profile.drift.items():
-        location, spread = getattr(profile, name)
-        location *= factor
-        changes[name] = (min(location, 0.99), spread) if KINDS.get(name) == "rate" else (location, spread)
-    return replace(profile, **changes)
+    return replace(profile, **{
+        name: (getattr(profile, name)[0] * factor, getattr(profile, name)[1]) for name, factor in profile.drift.items()
+    })
 
 
 def _flows(profiles: list[Profile], n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Series]:
@@ -305,7 +305,7 @@ def _beta(rng: np.random.Generator, mean: np.ndarray, concentration: np.ndarray)
     return rng.beta(mean * concentration, (1.0 - mean) * concentration)
 
 
-def _categorical(rng: np.random.Generator, ids: np.ndarray, weights: list[dict[str, float]], values) -> np.ndarray:
+def _categorical(rng: np.random.Generator, ids: np.ndarray, weights: list[dict[str, float]], values: Sequence[str]) -> np.ndarray:
     """Codes into `values`, drawn per row from the row's profile weights (inverse CDF)."""
     table = np.array([[w.get(v, 0.0) for v in values] for w in weights])
     cdf = np.cumsum(table / table.sum(axis=1, keepdims=True), axis=1)
