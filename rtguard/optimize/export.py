@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -32,6 +33,20 @@ def export_onnx(model: FlowClassifier, n_features: int, path: Path, opset: int) 
             )
     finally:
         exporter_log.setLevel(previous_level)
+    _strip_debug_info(path)
+
+
+def _strip_debug_info(path: Path) -> None:
+    """Drop the exporter's per-node stack traces and FX dumps.
+
+    They name files and lines of the machine that built the model, which a deployed
+    artifact has no business carrying, and they were half of a small model's bytes.
+    """
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def check_parity(model: FlowClassifier, onnx_path: Path, features: np.ndarray, tolerance: float) -> dict:

@@ -58,3 +58,10 @@ def test_int8_settings_follow_the_cpu(machine, per_channel, reduce_range):
     chosen = int8_settings(machine)
     assert (chosen["per_channel"], chosen["reduce_range"]) == (per_channel, reduce_range)
     assert chosen["reason"]
+
+
+def test_artifacts_carry_no_stack_traces_of_the_build_machine(tiny_run):
+    run = RunFolder(tiny_run[0])
+    for name in run.variant_names():
+        raw = (run.variant(name) / "model.onnx").read_bytes()
+        assert b"stack_trace" not in raw and b"rtguard/models" not in raw, name
