@@ -42,6 +42,7 @@ ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with [data],
 DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+) or csv (any labelled flow CSV).")
 DataOption = typer.Option(None, "--data", help="Path of the data: the NSL-KDD folder, or the CSV file.")
 LabelsOption = typer.Option(None, "--labels", help="multiclass (attack families) or binary (benign vs attack).")
+SkipBadRowsOption = typer.Option(None, "--skip-bad-rows/--fail-on-bad-rows", help="Skip CSV rows with the wrong number of fields (counted in data.json) instead of failing on the first one.")
 RunArgument = typer.Argument(..., help="The run folder (as printed by `rtguard run`).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 
@@ -63,10 +64,11 @@ def user_errors(command):
     return wrapper
 
 
-def _resolve_config(config: Optional[Path], dataset: Optional[Dataset], data: Optional[Path], labels: Optional[Labels]) -> RunConfig:
+def _resolve_config(config: Optional[Path], dataset: Optional[Dataset], data: Optional[Path], labels: Optional[Labels],
+                    skip_bad_rows: Optional[bool]) -> RunConfig:
     return with_data_overrides(
         load_config(config), dataset=dataset.value if dataset else None, path=str(data) if data else None,
-        labels=labels.value if labels else None,
+        labels=labels.value if labels else None, skip_bad_rows=skip_bad_rows,
     )
 
 
@@ -86,6 +88,7 @@ def run(
     dataset: Optional[Dataset] = DatasetOption,
     data: Optional[Path] = DataOption,
     labels: Optional[Labels] = LabelsOption,
+    skip_bad_rows: Optional[bool] = SkipBadRowsOption,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create (default runs/<dataset>-<time>)."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
     quiet: bool = QuietOption,
@@ -101,7 +104,7 @@ def run(
     """
     from rtguard.pipeline import run_pipeline
 
-    resolved = _resolve_config(config, dataset, data, labels)
+    resolved = _resolve_config(config, dataset, data, labels, skip_bad_rows)
     out = out or Path("runs") / f"{resolved.data.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     report = run_pipeline(resolved, out, replace=force, show_progress=not quiet,
                           say=lambda stage: console.print(f"[bold cyan]==>[/] {stage}"))
@@ -116,6 +119,7 @@ def train(
     dataset: Optional[Dataset] = DatasetOption,
     data: Optional[Path] = DataOption,
     labels: Optional[Labels] = LabelsOption,
+    skip_bad_rows: Optional[bool] = SkipBadRowsOption,
     quiet: bool = QuietOption,
 ):
     """Prepare the data (when new or when data options are given) and train the reference model.
@@ -126,9 +130,9 @@ def train(
     from rtguard.train import train_run
 
     folder = RunFolder(run_dir)
-    new_settings = any(option is not None for option in (config, dataset, data, labels))
+    new_settings = any(option is not None for option in (config, dataset, data, labels, skip_bad_rows))
     if new_settings or not folder.config.exists():
-        resolved = _resolve_config(config, dataset, data, labels)
+        resolved = _resolve_config(config, dataset, data, labels, skip_bad_rows)
         folder.root.mkdir(parents=True, exist_ok=True)
         prepare_run_data(folder, resolved)
     elif not folder.splits.exists():

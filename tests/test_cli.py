@@ -125,3 +125,14 @@ def test_help_teaches_every_command():
     for command in ("run", "train", "optimize", "evaluate", "report"):
         assert command in result.output
     assert "--dataset" in invoke("run", "--help").output
+
+
+def test_skip_bad_rows_continues_and_counts(tmp_path, tiny_toml):
+    rows = ["a,b,Label"] + [f"{i},{i % 7},{'BENIGN' if i % 3 else 'DoS'}" for i in range(60)]
+    rows.insert(5, "1,2")  # one field short
+    data = tmp_path / "flows.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "r"
+    result = invoke("run", "-c", tiny_toml, "--dataset", "csv", "--data", data, "--skip-bad-rows", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "data.json").read_text())["loader_counts"] == {"bad_rows_skipped": 1}
