@@ -1,0 +1,81 @@
+"""A loaded variant behind its input guard and deadline: the object serving calls."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import numpy as np
+import onnxruntime as ort
+
+from rtguard.config import RuntimeConfig
+from rtguard.data.schema import FeatureSchema
+from rtguard.runtime.deadline import Watchdog
+from rtguard.runtime.errors import DeadlineExceeded, InputRejected, MemoryLimitExceeded, RunFailed
+from rtguard.runtime.guard import InputGuard
+from rtguard.runtime.session import session_settings
+
+# What each refusal is counted as, beside the guard's "clipped" and "out_of_vocabulary".
+_COUNTED = {InputRejected: "rejected", DeadlineExceeded: "deadline_exceeded",
+            MemoryLimitExceeded: "memory_exceeded", RunFailed: "failed"}
+
+
+class GuardedSession:
+    """run() checks a call against the schema, runs it under the deadline and counts what it repaired or refused.
+
+    A refused call changes nothing: the session keeps serving the next one.
+    """
+
+    def __init__(self, session: ort.InferenceSession, schema: FeatureSchema, settings: RuntimeConfig, name: str):
+        self.name = name
+        self.schema = schema
+        self.settings = session_settings(settings)
+        self.counts: Counter[str] = Counter()
+        self.session = session  # the raw ONNX Runtime session, for measurements that compare against it
+        self._guard = InputGuard(schema, settings)
+        self._watchdog = Watchdog(session, settings.deadline_ms / 1000, name)
+        self._lock = threading.Lock()
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Class probabilities [batch, classes] for {"features": float32 [batch, features]}."""
+        return self.run_checked(self.check(inputs)[0])
+
+    def check(self, inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, int]]:
+        """The rows the model will see and what was repaired (counted); raises InputRejected (counted).
+
+        Apart from run_checked so a server can refuse one client's call alone and then
+        run several clients' checked rows as one batch.
+        """
+        with self._counting():
+            rows, repaired = self._guard.check(inputs)
+        if repaired:
+            self._count(repaired)
+        return rows, repaired
+
+    def run_checked(self, rows: np.ndarray) -> np.ndarray:
+        """Class probabilities for rows that came out of check(), under the deadline."""
+        with self._counting():
+            return self._watchdog.run(rows)
+
+    def close(self) -> None:
+        self._watchdog.close()
+
+    def __enter__(self) -> "GuardedSession":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    @contextmanager
+    def _counting(self) -> Iterator[None]:
+        try:
+            yield
+        except tuple(_COUNTED) as exc:
+            self._count({_COUNTED[type(exc)]: 1})
+            raise
+
+    def _count(self, events: dict[str, int]) -> None:
+        with self._lock:
+            self.counts.update(events)

@@ -1,0 +1,100 @@
+"""Verified load: the one entry point a serving process opens a variant through.
+
+A variant is loaded only when its folder verifies against a configured public key,
+and what is loaded is the verified private copy (rtguard.integrity.verified_copy).
+Loading without a signature takes an explicit switch and logs a warning every time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtguard.config import RuntimeConfig, SigningConfig
+from rtguard.data.schema import FeatureSchema
+from rtguard.errors import ConfigError, DataError, RtguardError
+from rtguard.integrity import verified_copy
+from rtguard.integrity.files import read_regular
+from rtguard.runtime.errors import ModelRejected
+from rtguard.runtime.guarded import GuardedSession
+from rtguard.runtime.session import create_session
+
+log = logging.getLogger("rtguard.runtime")
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Whose signature a load requires, or the explicit, logged choice to require none."""
+
+    public_key: Path | None = None
+    allow_unsigned: bool = False
+    signature: Path | None = None  # default: <variant>/model.sig
+
+    @classmethod
+    def from_config(cls, signing: SigningConfig) -> "Trust":
+        return cls(signing.public_key, signing.allow_unsigned)
+
+
+def open_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig | None = None):
+    """A GuardedSession for the variant, or a WorkerSession when runtime.isolate is set."""
+    settings = settings or RuntimeConfig()
+    if settings.isolate:
+        from rtguard.runtime.worker import WorkerSession
+
+        return WorkerSession(variant_dir, trust, settings)
+    return load_session(variant_dir, trust, settings)
+
+
+def load_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig) -> GuardedSession:
+    """Verify, validate and load in this process."""
+    with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:
+        return _load(folder, Path(variant_dir).name, settings)
+
+
+@contextmanager
+def trusted_folder(variant_dir: Path, trust: Trust, max_model_mib: int) -> Iterator[Path]:
+    """The folder to read the variant from: its verified private copy, or itself when explicitly unsigned.
+
+    Errors raised inside the block name the folder the user gave, not the private copy.
+    """
+    folder = Path(variant_dir)
+    if trust.public_key is not None:
+        with verified_copy(folder, trust.public_key, max_model_mib << 20, trust.signature) as copy:
+            try:
+                yield copy
+            except RtguardError as exc:
+                raise type(exc)(str(exc).replace(str(copy), str(folder))) from None
+        return
+    if not trust.allow_unsigned:
+        raise ConfigError(
+            f"refusing to load {folder}: no public key to verify it with (set signing.public_key; "
+            "signing.allow_unsigned = true skips verification, for development only)"
+        )
+    log.warning("INSECURE: loading %s WITHOUT signature verification (signing.allow_unsigned): "
+                "whoever can write that folder decides what this detector does", folder)
+    yield folder
+
+
+def _load(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
+    schema = read_schema(folder / "schema.json")
+    session = create_session(folder / "model.onnx", settings)
+    features, classes = session.get_inputs()[0].shape[1], session.get_outputs()[0].shape[-1]
+    if features != len(schema.features) or (isinstance(classes, int) and classes != len(schema.classes)):
+        raise ModelRejected(
+            f"{folder}: the model takes {features} features and gives {classes} classes, but schema.json "
+            f"lists {len(schema.features)} features and {len(schema.classes)} classes"
+        )
+    return GuardedSession(session, schema, settings, name)
+
+
+def read_schema(path: Path) -> FeatureSchema:
+    """A variant's schema.json (the input contract signing binds to the model), or ModelRejected."""
+    if not path.exists():
+        raise ModelRejected(f"{path} is missing: `rtguard sign` copies the run's schema into the variant before signing")
+    try:
+        return FeatureSchema.from_json(read_regular(path, 16 << 20).decode("utf-8"))
+    except (DataError, UnicodeDecodeError) as exc:
+        raise ModelRejected(f"{path} is not a usable schema: {exc}") from None

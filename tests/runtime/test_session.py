@@ -1,0 +1,51 @@
+"""Session limits: the memory cap and the deadline stop a hostile call, and the session lives on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from artifacts import ALLOCATION_SCHEMA, HUGE, SCHEMA, allocating_model, expected, linear_model, slow_model, write_variant
+
+from rtguard.config import RuntimeConfig
+from rtguard.runtime import DeadlineExceeded, MemoryLimitExceeded, Trust, create_session, load_session
+from rtguard.runtime.session import ORT_ERRORS
+
+UNSIGNED = Trust(allow_unsigned=True)
+
+
+def test_a_call_asking_for_gigabytes_fails_cleanly_and_both_sessions_keep_working(tmp_path, rows):
+    good = load_session(write_variant(tmp_path / "good", linear_model()), UNSIGNED, RuntimeConfig(threads=1))
+    hostile = load_session(write_variant(tmp_path / "hostile", allocating_model(False), ALLOCATION_SCHEMA), UNSIGNED, RuntimeConfig(threads=1))
+    assert hostile.run({"features": np.array([[1000, 0.5]], np.float32)}).shape == (1, 2)
+    with pytest.raises(MemoryLimitExceeded, match=r"asked for 8,589,934,592 bytes at once.*runtime.memory_limit_mib"):
+        hostile.run({"features": np.array([[HUGE, 0.5]], np.float32)})
+    assert hostile.counts["memory_exceeded"] == 1
+    assert hostile.run({"features": np.array([[10, 0.5]], np.float32)}).shape == (1, 2)
+    np.testing.assert_allclose(good.run({"features": rows}), expected(rows), rtol=1e-5)
+
+
+def test_constant_folding_cannot_allocate_past_the_cap_at_load(tmp_path):
+    """ORT folds constants outside the arena (up to 1 GiB by default); rtguard bounds folding."""
+    session = create_session(write_variant(tmp_path / "v", allocating_model(True)) / "model.onnx", RuntimeConfig(threads=1))
+    # Had the 8 GiB block been folded at load, this call would succeed; it reaches the arena instead.
+    with pytest.raises(ORT_ERRORS, match="Available memory of"):
+        session.run(None, {"features": np.zeros((1, 2), np.float32)})
+
+
+def test_a_call_past_its_deadline_is_terminated_and_the_session_keeps_working(tmp_path):
+    folder = write_variant(tmp_path / "slow", slow_model())
+    session = load_session(folder, UNSIGNED, RuntimeConfig(threads=1, deadline_ms=20))
+    batch = np.ones((1024, 3), np.float32)
+    with pytest.raises(DeadlineExceeded, match=r"ran past its 20 ms deadline and was stopped \(runtime.deadline_ms\)"):
+        session.run({"features": batch})
+    assert session.counts["deadline_exceeded"] == 1
+    assert session.run({"features": batch[:1]}).shape == (1, 2)
+
+
+def test_session_settings_are_explicit_and_recorded(variant):
+    session = load_session(variant, UNSIGNED, RuntimeConfig(threads=2, graph_optimization="basic"))
+    assert session.settings == {
+        "provider": "CPUExecutionProvider", "intra_op_threads": 2, "inter_op_threads": 1, "execution_mode": "sequential",
+        "graph_optimization_level": "basic", "allow_spinning": False, "memory_limit_mib": 1024, "validated": True,
+    }
+    assert session.schema == SCHEMA
