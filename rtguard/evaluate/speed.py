@@ -1,7 +1,9 @@
 """Latency and throughput, measured side by side.
 
 Variants take turns in rounds instead of one after another, so a burst of load from
-a neighbour on a shared machine hits all of them alike and the ratios stay honest.
+a neighbour on a shared machine hits all of them alike and the ratios stay honest. The
+order of turns rotates every round: whoever runs right after the PyTorch baseline (or
+any other neighbour) pays for its cache and thread wake-up only one round in N.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ import numpy as np
 from rtguard.evaluate.predictors import Predictor
 
 ROUNDS = 10
+# Batch sizes of the throughput sweep (besides the configured one): one flow at a time,
+# a small micro-batch, and the sizes a bulk scorer uses.
+SWEEP_BATCHES = (1, 16, 256, 1024)
+WARMUP_SECONDS = 0.05  # per predictor and batch size: allocators, thread pools and caches settle
+
+
+def _turns(predictors: list[Predictor], round_index: int) -> list[Predictor]:
+    shift = round_index % len(predictors)
+    return predictors[shift:] + predictors[:shift]
 
 
 def measure_latency(predictors: list[Predictor], rows: np.ndarray, calls: int, warmup: int, on_round=lambda: None) -> dict[str, dict]:
@@ -24,7 +35,7 @@ def measure_latency(predictors: list[Predictor], rows: np.ndarray, calls: int, w
     timings: dict[str, list[int]] = {p.name: [] for p in predictors}
     per_round = -(-calls // ROUNDS)
     for round_index in range(ROUNDS):
-        for predictor in predictors:
+        for predictor in _turns(predictors, round_index):
             for i in range(round_index * per_round, min(calls, (round_index + 1) * per_round)):
                 row = singles[i % len(singles)]
                 started = time.perf_counter_ns()
@@ -43,22 +54,33 @@ def _latency_summary(ms: np.ndarray) -> dict:
     }
 
 
-def measure_throughput(predictors: list[Predictor], rows: np.ndarray, batch: int, seconds: float, on_round=lambda: None) -> dict[str, dict]:
-    """Samples per second at a fixed batch size, `seconds` of calls per predictor in total."""
-    block = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])))
+def measure_throughput(predictors: list[Predictor], rows: np.ndarray, batches: list[int], seconds: float,
+                       on_round=lambda: None) -> dict[str, dict[int, float]]:
+    """Rows per second at each batch size; `seconds` of calls per predictor in total, shared by the batch sizes.
+
+    Every round visits every batch size and every predictor, so the sweep shares the noise too,
+    and a sweep costs no more time than one batch size did.
+    """
+    blocks = {batch: np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1]))) for batch in batches}
     for predictor in predictors:
-        predictor.predict(block)  # warm-up: first call allocates
-    busy = {p.name: 0.0 for p in predictors}
-    done = {p.name: 0 for p in predictors}
-    for _ in range(ROUNDS):
-        for predictor in predictors:
-            deadline = time.perf_counter() + seconds / ROUNDS
-            while True:
-                started = time.perf_counter()
+        for block in blocks.values():
+            warm_until = time.perf_counter() + min(WARMUP_SECONDS, seconds / ROUNDS)
+            predictor.predict(block)  # at least once: the first call allocates
+            while time.perf_counter() < warm_until:
                 predictor.predict(block)
-                busy[predictor.name] += time.perf_counter() - started
-                done[predictor.name] += 1
-                if time.perf_counter() >= deadline:
-                    break
+    busy = {(p.name, batch): 0.0 for p in predictors for batch in batches}
+    done = dict.fromkeys(busy, 0)
+    for round_index in range(ROUNDS):
+        for batch, block in blocks.items():
+            for predictor in _turns(predictors, round_index):
+                key = (predictor.name, batch)
+                deadline = time.perf_counter() + seconds / ROUNDS / len(batches)
+                while True:
+                    started = time.perf_counter()
+                    predictor.predict(block)
+                    busy[key] += time.perf_counter() - started
+                    done[key] += 1
+                    if time.perf_counter() >= deadline:
+                        break
         on_round()
-    return {name: {"throughput_per_s": done[name] * batch / busy[name], "throughput_batch": batch} for name in busy}
+    return {p.name: {batch: done[(p.name, batch)] * batch / busy[(p.name, batch)] for batch in batches} for p in predictors}

@@ -1,4 +1,4 @@
-"""Report stage: report.json (the contract later tools read) and report.md."""
+"""Report stage: report.json (the contract later tools read), report.md and report.html."""
 
 from __future__ import annotations
 
@@ -7,31 +7,33 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
 from rtguard import __version__
-from rtguard.errors import RtguardError
 from rtguard.machine import machine_info
-from rtguard.report.findings import BASELINE, findings
+from rtguard.measurements import collect_variants
+from rtguard.report.document import build_document
+from rtguard.report.findings import findings, selection_findings
+from rtguard.report.html import render_html
 from rtguard.report.markdown import render_markdown
+from rtguard.report.plots import draw_plots
+from rtguard.report.security import measured, security_deltas
 from rtguard.runfolder import RunFolder, write_json, write_text
+from rtguard.select import select_run
 
-VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "pydantic")
+VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "pydantic", "matplotlib")
 
 
-def report_run(run: RunFolder, name: str | None = None) -> dict:
-    """Gather the run's measurements into report.json and report.md; return the report.
+def report_run(run: RunFolder, name: str | None = None, selection: dict | None = None) -> dict:
+    """Gather the run's measurements and selection into report.json, report.md, report.html and plots/.
 
-    `name` is the run's final folder name when it is still being built elsewhere.
+    `name` is the run's final folder name when it is still being built elsewhere; without a
+    `selection`, the run is selected again under its own policy (policy.toml, else the default).
     """
     config = run.load_config()
     training = run.read_json(run.train_record)
     data = run.read_json(run.data_summary)
     schema = run.read_json(run.schema)
-    if not run.baseline_metrics.exists():
-        raise RtguardError(f"{run.root} has not been evaluated: run `rtguard evaluate {run.root}` first")
-    variants = [{"name": BASELINE, "recipe": [], "metrics": run.read_json(run.baseline_metrics)}]
-    for name in run.variant_names():
-        folder = run.variant(name)
-        recipe = run.read_json(folder / "variant.json")["recipe"]
-        variants.append({"name": name, "recipe": recipe, "metrics": run.read_json(folder / "metrics.json")})
+    variants = collect_variants(run)
+    failed = run.read_json(run.failed_variants)["failed"] if run.failed_variants.exists() else []
+    selection = selection or select_run(run)
 
     dataset = {
         "name": config.data.dataset,
@@ -53,10 +55,17 @@ def report_run(run: RunFolder, name: str | None = None) -> dict:
         "versions": versions(),
         "training": {k: training[k] for k in ("wall_time_s", "epochs_run", "best_epoch", "samples_per_s", "validation", "settings")},
         "variants": variants,
-        "findings": findings(variants, training, dataset),
+        "failed_variants": failed,
+        "selection": selection,
+        "robustness_deltas": security_deltas(variants, selection["reference"]) if measured(variants) else None,
+        "findings": [*(f"{f['variant']} was not built: {f['error']}" for f in failed),
+                     *findings(variants, training, dataset), *selection_findings(selection, variants, training)],
     }
+    report["plots"] = draw_plots(report, run.plots)
+    blocks = build_document(report)
     write_json(run.report_json, report)
-    write_text(run.report_md, render_markdown(report))
+    write_text(run.report_md, render_markdown(blocks))
+    write_text(run.report_html, render_html(blocks, run.root))
     return report
 
 

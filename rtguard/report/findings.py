@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-BASELINE = "torch-fp32"
+from rtguard.measurements import REFERENCE as BASELINE
+from rtguard.policy import METRIC_KEYS
+from rtguard.select import CHECKS, OBJECTIVES, blocking_summary, format_objective, objective_value
 ONNX_BASELINE = "onnx-fp32"
 
 
@@ -56,3 +58,32 @@ def _quality_note(name: str, metrics: dict, baseline: dict) -> str:
         f"detection rate {metrics['detection_rate']:.4f} vs {baseline['detection_rate']:.4f}; "
         f"predictions agree with {BASELINE} on {metrics['agreement']:.2%} of test rows."
     )
+
+
+def selection_findings(selection: dict, variants: list[dict], training: dict) -> list[str]:
+    """Why variants were blocked or dominated, what the shipped one costs and how it scales."""
+    by_name = {v["name"]: v["metrics"] for v in variants}
+    notes = []
+    for gated in selection["variants"]:
+        if gated["candidate"] and gated["blocking"]:
+            notes.append(f"{gated['name']} is blocked by the policy: {blocking_summary(gated, selection['policy'])}.")
+    for name, by in selection["pareto"]["dominated_by"].items():
+        values = ", ".join(f"{metric} {format_objective(metric, objective_value(by_name[name], metric))} "
+                           f"vs {format_objective(metric, objective_value(by_name[by], metric))}"
+                           for metric in selection["pareto"]["objectives"])
+        notes.append(f"{name} is dominated by {by} (no better on any objective): {values}.")
+    focus = selection["chosen"] or selection["reference"]
+    metrics = by_name[focus]
+    notes.append(f"From training data to {focus}: {metrics['train_seconds']:.1f} s, of which training the reference "
+                 f"{training['wall_time_s']:.1f} s; the rest is export and the variant's own passes.")
+    by_batch = metrics.get("throughput_by_batch")
+    if by_batch:
+        smallest, largest = min(by_batch, key=int), max(by_batch, key=int)
+        notes.append(f"{focus} scores {by_batch[smallest]:,.0f} rows/s at batch {smallest} and {by_batch[largest]:,.0f} rows/s "
+                     f"at batch {largest} ({by_batch[largest] / by_batch[smallest]:.1f}x): batching pays where the latency budget allows it.")
+    checked = {c.metric for c in CHECKS} | {metric for metric, _ in OBJECTIVES}
+    absent = [key for key in METRIC_KEYS if key in checked and all(key not in m for m in by_name.values())]
+    if absent:
+        notes.append(f"{len(absent)} of the {len(checked)} metrics the policy and the Pareto front can use were not measured in this run "
+                     f"({', '.join(absent)}): checks requiring them cannot pass.")
+    return notes

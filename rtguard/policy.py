@@ -1,0 +1,96 @@
+"""The ship policy: measurable thresholds a variant must meet, read from a TOML file.
+
+Two checks always apply, as the seed article asks: p99 latency at batch 1 (100 ms unless
+the policy says otherwise) and the macro-F1 a variant may lose vs the reference (0.01);
+loosen them to relax them. Every other threshold is optional: a key left out means the
+check is not required, and the checklist still shows what was measured. A required check
+whose metric a run did not measure is "not measured", which never counts as a pass.
+Unknown keys are errors that name the key, as in the run configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rtguard.errors import PolicyError
+
+# The one list of the metric keys (in report.json's `variants[].metrics`) that the gate
+# and the Pareto front read, and who writes each; "later" ones are absent until the stage
+# that measures them exists (and a run with evaluate.robustness.enabled = false lacks the
+# security evaluation's). A mapping holds one value per attack and strength, keys as
+# strings (JSON), e.g. {"pgd": {"0.5": 0.12, "1": 0.31}, "hopskipjump": {"0.5": 0.09, "1": 0.26}}.
+METRIC_KEYS = {
+    "latency_p99_ms": "batch-1 latency, 99th percentile, milliseconds (evaluate)",
+    "throughput_per_s": "rows per second at the configured batch (evaluate)",
+    "throughput_by_batch": "{batch: rows per second} over the batch-size sweep (evaluate)",
+    "detection_rate": "attack rows flagged as any attack (evaluate)",
+    "false_positive_rate": "benign rows flagged as an attack (evaluate)",
+    "macro_f1": "macro-averaged F1 over the classes present in the test split (evaluate)",
+    "file_bytes": "size of the artifact (evaluate)",
+    "train_seconds": "from training data to this artifact: reference training plus the variant's "
+                     "own cost, i.e. fine-tuning, export and passes (derived from train.json and "
+                     "variant.json's cost.produce_seconds unless a stage records it)",
+    "execution_provider": "the ONNX Runtime execution provider the variant ran with "
+                          "(report derives it from metrics.runtime.provider unless recorded)",
+    "evasion_rate": "{attack: {epsilon: share of detected attack rows the attack turns benign}}, "
+                    "attacks fgsm/pgd (transferred from the reference) and hopskipjump (black-box); "
+                    "a plain number is one point (evaluate/robustness.py)",
+    "noise_accuracy": "{sigma: accuracy under Gaussian noise on the mutable features} (evaluate/robustness.py)",
+    "membership_auc": "membership-inference attack AUC, a number (evaluate/robustness.py)",
+    "peak_memory_bytes": "later: peak resident memory while serving the variant",
+    "signature_verified": "later (signing): true when the artifact's signature verified",
+}
+
+# Objectives a policy may rank the passing variants by: always measured by evaluate.
+Preference = Literal["latency_p99_ms", "throughput_per_s", "file_bytes", "detection_rate", "false_positive_rate"]
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("default", description="Shown in the report beside the verdict.")
+    reference: str = Field("torch-fp32", description="The variant the `vs reference` checks compare with.")
+    max_latency_p99_ms: float = Field(100.0, gt=0, description="p99 latency at batch 1, milliseconds (0.2 = 200 µs); always checked.")
+    min_throughput_per_s: float | None = Field(None, gt=0, description="Rows per second at the run's throughput batch.")
+    min_detection_rate: float | None = Field(None, ge=0, le=1)
+    max_false_positive_rate: float | None = Field(None, ge=0, le=1)
+    max_macro_f1_loss: float = Field(0.01, ge=0, le=1, description="Macro-F1 a variant may lose vs the reference; always checked.")
+    max_evasion_rate_increase: float | None = Field(None, ge=0, le=1, description="Worst increase over attacks and epsilons.")
+    max_noise_accuracy_loss: float | None = Field(None, ge=0, le=1, description="Worst loss over noise levels.")
+    max_membership_auc_increase: float | None = Field(None, ge=0, le=1)
+    max_file_bytes: int | None = Field(None, gt=0)
+    max_peak_memory_bytes: int | None = Field(None, gt=0)
+    max_train_seconds: float | None = Field(None, gt=0, description="Training/update time from data to artifact.")
+    require_signature: bool = Field(False, description="The artifact's signature must have verified.")
+    execution_provider: str | None = Field(None, description="e.g. CPUExecutionProvider, CUDAExecutionProvider.")
+    prefer: Preference = Field("latency_p99_ms", description="Which objective decides among the passing variants.")
+
+
+def load_policy(path: Path | None) -> Policy:
+    """Read a policy file, or the built-in default when path is None."""
+    if path is None:
+        return Policy()
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise PolicyError(f"invalid policy in {path}: {problems}") from None
+
+
+def dump_policy(policy: Policy) -> str:
+    """The policy as TOML; JSON's scalars (strings, numbers, booleans) are valid TOML values."""
+    values = policy.model_dump(exclude_none=True)
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())

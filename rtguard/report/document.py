@@ -1,0 +1,109 @@
+"""What the report says, in order, as a few kinds of blocks; markdown.py and html.py render them.
+
+Written once so report.md and report.html can never tell different stories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtguard.report.checklist import checklist_header, checklist_rows
+from rtguard.report.security import measured, security_header, security_notes, security_rows
+from rtguard.report.table import table_header, table_rows
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    tone: str | None = None  # good | bad: the verdict
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Grid:
+    header: list[str]
+    rows: list[list]
+
+
+@dataclass(frozen=True)
+class Figures:
+    figures: list[dict]  # {file, title, caption}, file relative to the run folder
+
+
+def build_document(report: dict) -> list:
+    """The verdict first, then the checklist, the measurements, the plots and how it was all made."""
+    selection, variants = report["selection"], report["variants"]
+    pareto = selection["pareto"]
+    left_out = f" Not measured in this run, so left out: {', '.join(pareto['not_measured'])}." if pareto["not_measured"] else ""
+    return [
+        Heading(f"rtguard report: {report['run']}", 1),
+        Paragraph(selection["verdict"], "good" if selection["chosen"] else "bad"),
+        Paragraph(f"Policy '{selection['policy']['name']}', reference {selection['reference']}. How the variant is chosen: {selection['rule']}"),
+        Heading("Checklist"),
+        Grid(checklist_header(selection), checklist_rows(selection)),
+        Paragraph(f"Pareto front over {', '.join(pareto['objectives'])}: {', '.join(pareto['front'])}.{left_out}"),
+        Heading("Variants on the test split"),
+        Grid(table_header(variants), table_rows(variants)),
+        Paragraph("Speed is measured in this run, on this machine, variants taking turns; ratios matter more than absolute values."),
+        *_security(report),
+        Heading("Plots"),
+        Figures(report["plots"]),
+        Heading("Findings"),
+        Bullets(report["findings"]),
+        Heading("Per-class recall"),
+        _recall_grid(variants, report["dataset"]["classes"]),
+        Heading("Machine, versions and data"),
+        Bullets(_setup(report)),
+        Heading("How each variant was built"),
+        Bullets(_recipes(variants)),
+    ]
+
+
+def _security(report: dict) -> list:
+    """Robustness beside speed, with what the numbers rest on; nothing when the run did not measure it."""
+    variants, reference = report["variants"], report["selection"]["reference"]
+    if not measured(variants):
+        return []
+    return [Heading("Robustness vs speed"), Grid(security_header(variants, reference), security_rows(variants, reference)),
+            Bullets(security_notes(variants, reference))]
+
+
+def _setup(report: dict) -> list[str]:
+    machine, dataset, training = report["machine"], report["dataset"], report["training"]
+    flags = ", ".join(flag for flag, present in machine["flags"].items() if present) or "none of note"
+    return [
+        f"Machine: {machine['cpu']} ({machine['arch']}, {machine['cores']} cores; {flags})",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        f"Data: {dataset['source']}, {dataset['labels']} labels ({', '.join(dataset['classes'])}); {dataset['features']} features; "
+        "rows train/val/test = " + "/".join(str(dataset["rows"].get(s, 0)) for s in ("train", "val", "test")),
+        f"Training: {training['wall_time_s']:.1f} s, {training['epochs_run']} epochs (best {training['best_epoch']}), "
+        f"{training['samples_per_s']:,.0f} samples/s, validation macro-F1 {training['validation']['macro_f1']:.4f}",
+    ]
+
+
+def _recall_grid(variants: list[dict], classes: list[str]) -> Grid:
+    rows = []
+    for variant in variants:
+        recall = variant["metrics"]["per_class_recall"]
+        rows.append([variant["name"]] + [f"{recall[c]:.4f}" if c in recall else "n/a" for c in classes])
+    return Grid(["variant", *classes], rows)
+
+
+def _recipes(variants: list[dict]) -> list[str]:
+    lines = []
+    for variant in variants:
+        for step in variant["recipe"] or [{"pass": "PyTorch eager FP32 (reference)", "chosen": {}}]:
+            chosen = {k: v for k, v in step["chosen"].items() if k != "reason"}
+            reason = step["chosen"].get("reason")
+            lines.append(f"{variant['name']}: {step['pass']} {chosen if chosen else ''}".rstrip() + (f". Why: {reason}" if reason else ""))
+    return lines

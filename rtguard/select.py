@@ -1,0 +1,263 @@
+"""Which variant ships, and why: the policy gate, the Pareto front and the choice.
+
+A security team has to defend the variant it ships, so every decision here is a
+measured value against a written threshold; a metric a run did not measure is "not
+measured" and never passes a check that requires it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtguard.errors import PolicyError
+from rtguard.measurements import collect_variants
+from rtguard.policy import Policy, dump_policy, load_policy
+from rtguard.runfolder import RunFolder, write_json, write_text
+
+PASS, FAIL, NOT_MEASURED, NOT_REQUIRED = "pass", "fail", "not measured", "not required"
+SELECTION_EXIT = 3  # nothing passes: distinct from usage errors (2), so CI can tell them apart
+
+RULE = (
+    "Candidates are the built variants (the PyTorch reference is not a deployable artifact) that pass "
+    "every required check of the policy; a required check whose metric was not measured does not pass. "
+    "The candidate best on the policy's `prefer` objective ships (default: lowest p99 latency at batch 1), "
+    "ties broken by the other Pareto objectives in their listed order, so the choice is always on the "
+    "Pareto front of the candidates. No candidate: nothing ships and `rtguard select` exits 3."
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str     # the policy field holding the threshold
+    label: str   # the checklist's words
+    metric: str  # the metric key it reads (rtguard.policy.METRIC_KEYS)
+    rule: str    # at_most | at_least | loss | increase (vs the reference, worst point) | equals | true
+    unit: str
+
+
+CHECKS = (
+    Check("max_latency_p99_ms", "p99 latency, batch 1", "latency_p99_ms", "at_most", "ms"),
+    Check("min_throughput_per_s", "throughput", "throughput_per_s", "at_least", "rows/s"),
+    Check("min_detection_rate", "detection rate", "detection_rate", "at_least", "rate"),
+    Check("max_false_positive_rate", "false-positive rate", "false_positive_rate", "at_most", "rate"),
+    Check("max_macro_f1_loss", "macro-F1 loss vs reference", "macro_f1", "loss", "delta"),
+    Check("max_evasion_rate_increase", "evasion-rate increase vs reference", "evasion_rate", "increase", "delta"),
+    Check("max_noise_accuracy_loss", "noise-accuracy loss vs reference", "noise_accuracy", "loss", "delta"),
+    Check("max_membership_auc_increase", "membership-AUC increase vs reference", "membership_auc", "increase", "delta"),
+    Check("max_file_bytes", "model file size", "file_bytes", "at_most", "bytes"),
+    Check("max_peak_memory_bytes", "peak memory", "peak_memory_bytes", "at_most", "bytes"),
+    Check("max_train_seconds", "training/update time", "train_seconds", "at_most", "s"),
+    Check("require_signature", "signature verified", "signature_verified", "true", "bool"),
+    Check("execution_provider", "execution provider", "execution_provider", "equals", "text"),
+)
+
+# Pareto objectives (quality, robustness, latency, throughput, size): metric, direction.
+# An objective some variant lacks is left out of the front, and the selection says so.
+OBJECTIVES = (
+    ("detection_rate", "max"),
+    ("false_positive_rate", "min"),
+    ("evasion_rate", "min"),  # robustness: the worst point over attacks and epsilons
+    ("latency_p99_ms", "min"),
+    ("throughput_per_s", "max"),
+    ("file_bytes", "min"),
+)
+
+
+def select_run(run: RunFolder, policy: Policy | None = None) -> dict:
+    """Gate every variant of a run and write selection.json; a policy given becomes the run's
+    (policy.toml), otherwise the run's own policy applies, or the default."""
+    variants = collect_variants(run)
+    selection = select(variants, policy or load_policy(run.policy if run.policy.exists() else None))
+    if policy is not None:
+        write_text(run.policy, dump_policy(policy))
+    write_json(run.selection, selection)
+    return selection
+
+
+def select(variants: list[dict], policy: Policy) -> dict:
+    """The checklist per variant, the Pareto front and the choice, as written to selection.json."""
+    by_name = {v["name"]: v["metrics"] for v in variants}
+    if policy.reference not in by_name:
+        raise PolicyError(f"policy reference {policy.reference!r} is not a variant of this run: {', '.join(by_name)}")
+    reference = by_name[policy.reference]
+    gated = []
+    for variant in variants:
+        results = {check.key: evaluate_check(check, getattr(policy, check.key), variant["metrics"], reference) for check in CHECKS}
+        blocking = [key for key, result in results.items() if result["status"] in (FAIL, NOT_MEASURED)]
+        gated.append({"name": variant["name"], "candidate": variant["artifact"] is not None,
+                      "passed": not blocking, "blocking": blocking, "results": results})
+    pareto = pareto_summary(by_name)
+    chosen = choose([g["name"] for g in gated if g["candidate"] and g["passed"]], by_name, pareto["objectives"], policy.prefer)
+    return {
+        "policy": policy.model_dump(),
+        "reference": policy.reference,
+        "rule": RULE,
+        "checks": [{"key": c.key, "label": c.label, "metric": c.metric, "threshold": getattr(policy, c.key),
+                    "required": _required(getattr(policy, c.key)), "text": check_text(c, getattr(policy, c.key))} for c in CHECKS],
+        "variants": gated,
+        "pareto": pareto,
+        "chosen": chosen,
+        "verdict": _verdict(chosen, gated, by_name, policy),
+    }
+
+
+def evaluate_check(check: Check, threshold, metrics: dict, reference: dict) -> dict:
+    """pass / fail / not measured / not required, with the measured value and where it came from."""
+    value, detail = _measured(check, metrics, reference)
+    if not _required(threshold):
+        status = NOT_REQUIRED
+    elif value is None:
+        status = NOT_MEASURED
+    else:
+        status = PASS if _meets(check.rule, value, threshold) else FAIL
+    return {"status": status, "value": value, "detail": detail}
+
+
+def _required(threshold) -> bool:
+    return threshold is not None and threshold is not False
+
+
+def _measured(check: Check, metrics: dict, reference: dict):
+    if check.rule in ("loss", "increase"):
+        return worst_change(metrics.get(check.metric), reference.get(check.metric), -1 if check.rule == "loss" else 1)
+    return metrics.get(check.metric), None
+
+
+def _meets(rule: str, value, threshold) -> bool:
+    if rule == "at_least":
+        return value >= threshold
+    if rule == "equals":
+        return value == threshold
+    if rule == "true":
+        return value is True
+    return value <= threshold  # at_most, loss, increase
+
+
+def points(value, path: tuple = ()) -> dict[tuple, float]:
+    """A number, or a mapping of mappings of numbers, as {path: number}."""
+    if isinstance(value, dict):
+        return {p: v for key, sub in value.items() for p, v in points(sub, path + (str(key),)).items()}
+    return {} if value is None else {path: float(value)}
+
+
+def worst_change(value, reference, sign: int) -> tuple[float | None, str | None]:
+    """The largest sign*(value - reference) over the points both measured (sign -1: a loss)."""
+    mine, theirs = points(value), points(reference)
+    shared = sorted(mine.keys() & theirs.keys())
+    if not shared:
+        return None, None
+    point = max(shared, key=lambda p: sign * (mine[p] - theirs[p]))
+    where = f" at {'/'.join(point)}" if point else ""
+    return sign * (mine[point] - theirs[point]), f"{mine[point]:.4f} vs {theirs[point]:.4f}{where}"
+
+
+def objective_value(metrics: dict, metric: str) -> float | None:
+    if metric == "evasion_rate":
+        measured = points(metrics.get(metric))
+        return max(measured.values()) if measured else None
+    value = metrics.get(metric)
+    return None if value is None else float(value)
+
+
+def pareto_front(costs: dict[str, tuple[float, ...]]) -> list[str]:
+    """Names no other point dominates; every coordinate is a cost (lower is better)."""
+    return [name for name, mine in costs.items()
+            if not any(dominates(other, mine) for other_name, other in costs.items() if other_name != name)]
+
+
+def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def _costs(by_name: dict[str, dict], objectives: list[str], names) -> dict[str, tuple[float, ...]]:
+    sign = dict(OBJECTIVES)
+    return {n: tuple(objective_value(by_name[n], m) * (-1 if sign[m] == "max" else 1) for m in objectives) for n in names}
+
+
+def pareto_summary(by_name: dict[str, dict]) -> dict:
+    """The front over the objectives every variant measured, and one dominating variant for each of the rest."""
+    measured = [m for m, _ in OBJECTIVES if all(objective_value(metrics, m) is not None for metrics in by_name.values())]
+    costs = _costs(by_name, measured, by_name)
+    front = pareto_front(costs)
+    dominated_by = {name: next(other for other in front if dominates(costs[other], costs[name]))
+                    for name in by_name if name not in front}
+    return {"objectives": measured, "not_measured": [m for m, _ in OBJECTIVES if m not in measured],
+            "front": front, "dominated_by": dominated_by}
+
+
+def choose(candidates: list[str], by_name: dict[str, dict], objectives: list[str], prefer: str) -> str | None:
+    """The candidate best on `prefer`, ties broken by the other objectives in order."""
+    if not candidates:
+        return None
+    order = [prefer] + [m for m in objectives if m != prefer] if prefer in objectives else objectives
+    costs = _costs(by_name, order, candidates)
+    return min(candidates, key=lambda name: costs[name])
+
+
+def format_value(check: Check, value) -> str:
+    if value is None:
+        return "–"
+    if check.unit == "ms":
+        return f"{value:.4g} ms"
+    if check.unit == "rows/s":
+        return f"{value:,.0f} rows/s"
+    if check.unit == "bytes":
+        return f"{value / 1024:,.1f} KiB"
+    if check.unit == "s":
+        return f"{value:.1f} s"
+    if check.unit == "delta":
+        return f"{round(value, 4) + 0.0:+.4f}"  # + 0.0: no "-0.0000" for an unchanged value
+    if check.unit == "bool":
+        return "yes" if value else "no"
+    if check.unit == "rate":
+        return f"{value:.4f}"
+    return str(value)
+
+
+def format_objective(metric: str, value: float) -> str:
+    """A metric's value in its checklist unit (ms, rows/s, KiB, rate)."""
+    check = next((c for c in CHECKS if c.metric == metric and c.unit != "delta"), None)
+    return format_value(check, value) if check else f"{value:.4f}"
+
+
+def check_text(check: Check, threshold) -> str:
+    """The check with its threshold, e.g. 'p99 latency, batch 1 ≤ 100 ms'."""
+    if not _required(threshold):
+        return f"{check.label} (not required)"
+    if check.rule == "true":
+        return f"{check.label}: required"
+    if check.rule == "equals":
+        return f"{check.label} = {threshold}"
+    symbol = "≥" if check.rule == "at_least" else "≤"
+    shown = f"{threshold:.4f}" if check.unit == "delta" else format_value(check, threshold)
+    return f"{check.label} {symbol} {shown}"
+
+
+def _verdict(chosen: str | None, gated: list[dict], by_name: dict[str, dict], policy: Policy) -> str:
+    if chosen:
+        passing = [g["name"] for g in gated if g["candidate"] and g["passed"]]
+        prefer = next(c for c in CHECKS if c.metric == policy.prefer)
+        return (f"Ship {chosen}: it passes every required check of policy '{policy.name}' and is the best of the "
+                f"{len(passing)} passing variant(s) on {prefer.label} ({format_value(prefer, by_name[chosen][policy.prefer])}).")
+    reasons: dict[str, list[str]] = {}  # variants blocked for the same reasons are named together
+    for g in gated:
+        if g["candidate"]:
+            reasons.setdefault(blocking_summary(g, policy.model_dump()), []).append(g["name"])
+    return f"Nothing to ship: no variant passes policy '{policy.name}'. " + " ".join(
+        f"{', '.join(names)}: {why}." for why, names in reasons.items())
+
+
+def blocking_summary(gated: dict, thresholds: dict) -> str:
+    """Failed checks with value and threshold, then the unmeasured ones in one list."""
+    checks = {c.key: c for c in CHECKS}
+    failed = [_blocking_text(checks[key], gated["results"][key], thresholds[key])
+              for key in gated["blocking"] if gated["results"][key]["status"] == FAIL]
+    unmeasured = [checks[key].label for key in gated["blocking"] if gated["results"][key]["status"] == NOT_MEASURED]
+    return "; ".join(failed + ([f"not measured: {', '.join(unmeasured)}"] if unmeasured else []))
+
+
+def _blocking_text(check: Check, result: dict, threshold) -> str:
+    """Why one failed check blocks a variant: the measured value, what it compared, the threshold."""
+    needs = check_text(check, threshold).removeprefix(check.label).strip()
+    compared = f"{result['detail']}; " if result["detail"] else ""
+    return f"{check.label} is {format_value(check, result['value'])} ({compared}needs {needs})"
