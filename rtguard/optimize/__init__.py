@@ -1,68 +1,68 @@
-"""Optimize stage: export the reference once, then build every configured recipe as a variant."""
+"""Optimize stage: export the reference once, then build every configured recipe as a variant.
+
+A variant that cannot be built leaves no folder; its error goes to variants/failed.json
+({"failed": [{variant, error, input_error}]}) and the other variants are still built.
+input_error is true for a setting the user can fix (a pruning ratio that would delete a
+layer, a student larger than its teacher, an unusable calibration set, QAT over a layer
+it cannot quantize) and false for a failure inside a library.
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
+from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.errors import RtguardError
 from rtguard.machine import machine_info
 from rtguard.models import load_model
-from rtguard.optimize.export import check_parity, export_onnx
+from rtguard.optimize.build import build_variant, export_checked
+from rtguard.optimize.export import warm_up_exporter
 from rtguard.optimize.passes import PassContext
-from rtguard.optimize.recipes import RECIPES
+from rtguard.optimize.recipes import recipe
 from rtguard.runfolder import RunFolder, building, write_json
 
-PARITY_ROWS = 4096
+
+
+def pass_context(config: RunConfig, schema: FeatureSchema, splits: Splits, reference: nn.Module) -> PassContext:
+    """What passes may read: the data, the settings, the trained reference and calibration rows drawn from training."""
+    rng = np.random.default_rng(config.data.seed)
+    chosen = rng.choice(len(splits.x_train), min(config.optimize.calibration_samples, len(splits.x_train)), replace=False)
+    return PassContext(
+        machine=machine_info(), schema=schema, splits=splits, model_config=config.model, train_config=config.train,
+        reference=reference, calibration=splits.x_train[chosen], calibration_labels=splits.y_train[chosen],
+    )
 
 
 def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict]:
-    """Write variants/<name>/{model.onnx, variant.json} for every configured recipe."""
+    """Write variants/<name>/{model.onnx, variant.json} for every configured recipe; return the built ones' records."""
     config = run.load_config()
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
     model = load_model(schema, config.model, run.weights)
-    rng = np.random.default_rng(config.data.seed)
-    calibration = splits.x_train[rng.choice(len(splits.x_train), min(config.optimize.calibration_samples, len(splits.x_train)), replace=False)]
-    context = PassContext(calibration=calibration, machine=machine_info())
+    context = pass_context(config, schema, splits, model)
 
     run.invalidate_after("optimize")
-    records = {}
+    records, failed = {}, []
     with tempfile.TemporaryDirectory() as scratch, building(run.variants, replace=True) as variants:
-        reference = Path(scratch) / "reference.onnx"
-        started = time.perf_counter()
-        export_onnx(model, len(schema.features), reference, config.optimize.opset)
-        export_s = time.perf_counter() - started
-        parity = check_parity(model, reference, splits.x_test[:PARITY_ROWS], config.optimize.parity_tolerance)
-        for name in config.optimize.variants:
+        settings = config.optimize
+        warm_up_exporter(settings.opset)
+        reference = export_checked(model, context, Path(scratch) / "reference.onnx", settings.opset, settings.parity_tolerance)
+        for name in settings.variants:
             on_variant(name)
-            records[name] = _build_variant(name, reference, variants / name, context, export_s, parity)
+            try:
+                records[name] = build_variant(name, recipe(name, settings), variants / name, context, reference,
+                                              settings.opset, settings.parity_tolerance)
+            except Exception as exc:  # noqa: BLE001  one recipe's failure, even a library's, must not cost the others
+                shutil.rmtree(variants / name, ignore_errors=True)
+                failed.append({"variant": name, "error": str(exc) if isinstance(exc, RtguardError) else f"{type(exc).__name__}: {exc}",
+                               "input_error": isinstance(exc, RtguardError)})
+        if failed:
+            write_json(variants / run.failed_variants.name, {"failed": failed})
     return records
-
-
-def _build_variant(name: str, reference: Path, folder: Path, context: PassContext, export_s: float, parity: dict) -> dict:
-    folder.mkdir(parents=True)
-    steps, current = [], reference
-    started = time.perf_counter()
-    for index, step in enumerate(RECIPES[name]):
-        target = folder / f"step{index}.onnx"
-        step_started = time.perf_counter()
-        chosen = step.run(current, target, context)
-        steps.append({"pass": step.name, "config": step.model_dump(), "chosen": chosen, "seconds": time.perf_counter() - step_started})
-        current = target
-    shutil.move(current, folder / "model.onnx")
-    for leftover in folder.glob("step*.onnx"):
-        leftover.unlink()
-    record = {
-        "name": name,
-        "recipe": steps,
-        "source": {"export": "torch.onnx.export (dynamo)", "export_seconds": export_s, "parity": parity},
-        "build_seconds": time.perf_counter() - started,
-    }
-    write_json(folder / "variant.json", record)
-    return record

@@ -1,11 +1,51 @@
-"""Named recipes: a recipe is a list of passes applied to the exported FP32 model."""
+"""Named recipes: PyTorch model passes (may be none), then ONNX passes; each yields one variant.
+
+A recipe with model passes exports its own model through the parity-checked export;
+one without starts from the reference's export.
+"""
 
 from __future__ import annotations
 
-from rtguard.optimize.passes import DynamicInt8, GraphOptimization, Pass, StaticInt8
+from dataclasses import dataclass, field
+from typing import Callable
 
-RECIPES: dict[str, list[Pass]] = {
-    "onnx-fp32": [GraphOptimization()],
-    "int8-dynamic": [DynamicInt8()],
-    "int8-static": [StaticInt8()],
+from rtguard.config import PRUNED_VARIANT, OptimizeConfig
+from rtguard.optimize.distill import Distillation
+from rtguard.optimize.fp16 import Float16
+from rtguard.optimize.graph import GraphOptimization
+from rtguard.optimize.mixed import MixedInt8
+from rtguard.optimize.passes import ModelPass, OnnxPass
+from rtguard.optimize.prune import StructuredPruning, UnstructuredPruning
+from rtguard.optimize.qat import QuantizationAwareTraining
+from rtguard.optimize.quantize import DynamicInt8, StaticInt8
+
+
+@dataclass(frozen=True)
+class Recipe:
+    onnx_passes: list[OnnxPass]
+    model_passes: list[ModelPass] = field(default_factory=list)
+
+
+NAMED: dict[str, Callable[[OptimizeConfig], Recipe]] = {
+    "onnx-fp32": lambda s: Recipe([GraphOptimization()]),
+    "int8-dynamic": lambda s: Recipe([DynamicInt8()]),
+    "int8-static": lambda s: Recipe([StaticInt8(calibration_method="MinMax")]),
+    "int8-static-entropy": lambda s: Recipe([StaticInt8(calibration_method="Entropy")]),
+    "int8-static-percentile": lambda s: Recipe([StaticInt8(calibration_method="Percentile")]),
+    "mixed-int8": lambda s: Recipe([MixedInt8(**s.mixed_precision.model_dump())]),
+    "fp16": lambda s: Recipe([Float16()]),
+    "qat-int8": lambda s: Recipe([GraphOptimization()], [QuantizationAwareTraining(**s.qat.model_dump())]),
+    "distilled-small": lambda s: Recipe([GraphOptimization()], [Distillation(**s.distillation.model_dump())]),
 }
+
+
+def recipe(name: str, settings: OptimizeConfig) -> Recipe:
+    """The recipe a variant name stands for (config.py validated the name)."""
+    if name in NAMED:
+        return NAMED[name](settings)
+    match = PRUNED_VARIANT.fullmatch(name)
+    ratio, kind = int(match["percent"]) / 100, match["kind"]
+    if kind == "unstructured":
+        return Recipe([GraphOptimization()], [UnstructuredPruning(ratio=ratio, **settings.pruning.model_dump())])
+    round_to = int(kind.removeprefix("round")) if kind else None
+    return Recipe([GraphOptimization()], [StructuredPruning(ratio=ratio, round_to=round_to, **settings.pruning.model_dump())])

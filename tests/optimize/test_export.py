@@ -10,7 +10,7 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.errors import ParityError
 from rtguard.models import build_model, load_model
 from rtguard.optimize.export import check_parity, export_onnx
-from rtguard.optimize.passes import int8_settings
+from rtguard.optimize.quantize import int8_settings
 from rtguard.runfolder import RunFolder
 from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME
 

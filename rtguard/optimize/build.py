@@ -1,0 +1,91 @@
+"""Build one variant: model passes, the parity-checked export, ONNX passes, then variant.json.
+
+variant.json records the recipe (every pass, its settings, what it chose, its
+seconds), where the ONNX model came from (export and parity), `params` and
+`nonzero_params` of the PyTorch model it was exported from, `cost` (train_seconds:
+the model passes, mostly fine-tuning; convert_seconds: export plus ONNX passes;
+produce_seconds: both), the dense `kernels` ONNX Runtime runs, and `notes`.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtguard.models import parameter_counts
+from rtguard.optimize.export import check_parity, export_onnx
+from rtguard.optimize.kernels import dense_kernels
+from rtguard.optimize.passes import Pass, PassContext
+from rtguard.optimize.recipes import Recipe
+from rtguard.runfolder import write_json
+
+PARITY_ROWS = 4096
+EXPORTER = "torch.onnx.export (dynamo)"
+
+
+@dataclass
+class Export:
+    """An exported model and how it was made."""
+
+    path: Path
+    seconds: float
+    parity: dict
+
+
+def export_checked(model, context: PassContext, path: Path, opset: int, tolerance: float) -> Export:
+    started = time.perf_counter()
+    export_onnx(model, len(context.schema.features), path, opset)
+    seconds = time.perf_counter() - started
+    return Export(path, seconds, check_parity(model, path, context.splits.x_test[:PARITY_ROWS], tolerance))
+
+
+def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext, reference: Export,
+                  opset: int, parity_tolerance: float) -> dict:
+    folder.mkdir(parents=True)
+    steps, model, train_seconds = [], context.reference, 0.0
+    if recipe.model_passes:
+        model = copy.deepcopy(context.reference)
+        for step in recipe.model_passes:
+            started = time.perf_counter()
+            model, chosen = step.run(model, context)
+            seconds = time.perf_counter() - started
+            train_seconds += seconds
+            steps.append(_step(step, chosen, seconds))
+        tolerance = recipe.model_passes[-1].export_tolerance(parity_tolerance)
+        source = export_checked(model, context, folder / "exported.onnx", opset, tolerance)
+    else:
+        source = reference
+
+    started, current = time.perf_counter(), source.path
+    for index, step in enumerate(recipe.onnx_passes):
+        target = folder / f"step{index}.onnx"
+        step_started = time.perf_counter()
+        chosen = step.run(current, target, context)
+        steps.append(_step(step, chosen, time.perf_counter() - step_started))
+        current = target
+    build_seconds = time.perf_counter() - started
+    shutil.copyfile(current, folder / "model.onnx")
+    for scratch in [*folder.glob("step*.onnx"), folder / "exported.onnx"]:
+        scratch.unlink(missing_ok=True)
+
+    convert_seconds = source.seconds + build_seconds
+    record = {
+        "name": name,
+        "recipe": steps,
+        "source": {"export": EXPORTER, "export_seconds": source.seconds, "parity": source.parity,
+                   "shared_with_other_variants": source is reference},
+        "build_seconds": build_seconds,
+        **parameter_counts(model),
+        "cost": {"train_seconds": train_seconds, "convert_seconds": convert_seconds, "produce_seconds": train_seconds + convert_seconds},
+        "kernels": dense_kernels(folder / "model.onnx"),
+        "notes": [step["chosen"]["note"] for step in steps if "note" in step["chosen"]],
+    }
+    write_json(folder / "variant.json", record)
+    return record
+
+
+def _step(step: Pass, chosen: dict, seconds: float) -> dict:
+    return {"pass": step.name, "config": step.model_dump(), "chosen": chosen, "seconds": seconds}
