@@ -12,8 +12,10 @@ from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.predictors import Predictor, onnx_predictor, predict_in_chunks, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
+from rtguard.evaluate.robustness import robustness_metrics
+from rtguard.evaluate.threat_model import threat_model
 from rtguard.errors import RtguardError
-from rtguard.evaluate.speed import ROUNDS, measure_latency, measure_throughput
+from rtguard.evaluate.speed import ROUNDS, SWEEP_BATCHES, measure_latency, measure_throughput
 from rtguard.models import load_model
 from rtguard.runfolder import RunFolder, write_json
 
@@ -21,7 +23,7 @@ BASELINE = "torch-fp32"
 
 
 def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
-    """Measure quality, speed and footprint; write metrics.json per variant (baseline/ for torch)."""
+    """Measure quality, robustness, speed and footprint; write metrics.json per variant (baseline/ for torch)."""
     config = run.load_config()
     settings = config.evaluate
     schema = FeatureSchema.load(run.schema)
@@ -32,8 +34,12 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     threads = settings.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
 
+    # The threat model is checked before anything is measured or invalidated: a bad feature name
+    # must not cost the run its old metrics.
+    threat = threat_model(schema, config.data.dataset, settings.robustness.mutable) if settings.robustness.enabled else None
     predictors = [torch_predictor(lambda: load_model(schema, config.model, run.weights), run.weights, threads)]
-    predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads) for name in names]
+    predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
+    run.invalidate_after("evaluate")
 
     with Progress(disable=not show_progress) as progress:
         quality_task = progress.add_task("quality on the test split", total=len(predictors))
@@ -41,27 +47,36 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
         for predictor in predictors:
             probabilities[predictor.name] = predict_in_chunks(predictor, splits.x_test)
             progress.advance(quality_task)
+        robustness = {}
+        if threat is not None:
+            robustness_task = progress.add_task("robustness: FGSM/PGD transfer, HopSkipJump, noise, membership", total=len(predictors))
+            robustness = robustness_metrics(predictors, load_model(schema, config.model, run.weights), threat, schema, splits,
+                                            settings.robustness, lambda: progress.advance(robustness_task))
         latency_task = progress.add_task(f"latency, batch 1 ({settings.latency_calls} calls each)", total=ROUNDS)
         latency = measure_latency(predictors, splits.x_test, settings.latency_calls, settings.warmup_calls, lambda: progress.advance(latency_task))
-        throughput_task = progress.add_task(f"throughput, batch {settings.throughput_batch}", total=ROUNDS)
-        throughput = measure_throughput(predictors, splits.x_test, settings.throughput_batch, settings.throughput_seconds, lambda: progress.advance(throughput_task))
+        batches = sorted({*SWEEP_BATCHES, settings.throughput_batch})
+        throughput_task = progress.add_task(f"throughput, batches {', '.join(map(str, batches))}", total=ROUNDS)
+        throughput = measure_throughput(predictors, splits.x_test, batches, settings.throughput_seconds, lambda: progress.advance(throughput_task))
 
     baseline = probabilities[BASELINE]
     results = {}
     for predictor in predictors:
-        results[predictor.name] = _metrics(predictor, probabilities[predictor.name], baseline, splits.y_test, schema, latency, throughput)
+        results[predictor.name] = _metrics(predictor, probabilities[predictor.name], baseline, splits.y_test, schema, latency,
+                                           throughput[predictor.name], settings.throughput_batch) | robustness.get(predictor.name, {})
         path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"
         write_json(path, results[predictor.name])
     return results
 
 
 def _metrics(predictor: Predictor, probabilities: np.ndarray, baseline: np.ndarray, y_test: np.ndarray,
-             schema: FeatureSchema, latency: dict, throughput: dict) -> dict:
+             schema: FeatureSchema, latency: dict, by_batch: dict[int, float], batch: int) -> dict:
     predicted = probabilities.argmax(axis=1)
     return {
         **quality_metrics(y_test, predicted, schema.classes, schema.benign_index),
         **latency[predictor.name],
-        **throughput[predictor.name],
+        "throughput_per_s": by_batch[batch],
+        "throughput_batch": batch,
+        "throughput_by_batch": {str(size): rate for size, rate in by_batch.items()},
         "file_bytes": predictor.file_bytes,
         "load_seconds": predictor.load_seconds,
         "agreement": float((predicted == baseline.argmax(axis=1)).mean()),
