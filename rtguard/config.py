@@ -6,11 +6,12 @@ the key instead of a setting silently ignored.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rtguard.errors import ConfigError
 
@@ -20,8 +21,8 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    dataset: Literal["synthetic", "nsl-kdd", "csv"] = Field(
-        "synthetic", description="Which loader reads the data."
+    dataset: Literal["synthetic", "nsl-kdd", "csv", "digits"] = Field(
+        "synthetic", description="Which loader reads the data (digits: scikit-learn's 8x8 images, an image stand-in)."
     )
     path: Path | None = Field(
         None, description="File or folder to read (nsl-kdd: the folder; csv: the training file)."
@@ -51,16 +52,22 @@ class DataConfig(Section):
     max_vocabulary: int = Field(128, ge=1, description="Most frequent categories kept per column; the rest share the out-of-vocabulary bucket.")
 
 
+def _positive_widths(widths: list[int]) -> list[int]:
+    if not widths or any(w <= 0 for w in widths):
+        raise ValueError("must list at least one positive width")
+    return widths
+
+
 class ModelConfig(Section):
-    hidden: list[int] = Field(default_factory=lambda: [128, 64], description="Widths of the MLP's hidden layers.")
+    family: Literal["mlp", "cnn"] = Field("mlp", description="mlp: dense layers; cnn: a small residual CNN over the preprocessed features.")
+    hidden: list[int] = Field(default_factory=lambda: [128, 64], description="mlp: widths of the hidden layers.")
+    channels: list[int] = Field(default_factory=lambda: [16, 32], description="cnn: channels of the residual stages; each stage after the first halves the length.")
+    cnn_input: Literal["sequence", "image"] = Field(
+        "sequence", description="cnn: features as a 1-D sequence (Conv1d), or as a square image (Conv2d, e.g. digits 8x8)."
+    )
     dropout: float = Field(0.1, ge=0, lt=1)
 
-    @field_validator("hidden")
-    @classmethod
-    def _positive_widths(cls, widths: list[int]) -> list[int]:
-        if not widths or any(w <= 0 for w in widths):
-            raise ValueError("hidden must list at least one positive width")
-        return widths
+    _widths = field_validator("hidden", "channels")(_positive_widths)
 
 
 class TrainConfig(Section):
@@ -73,17 +80,118 @@ class TrainConfig(Section):
         "sqrt", description="Loss weights by inverse class frequency: full (balanced), tempered (sqrt) or none."
     )
     seed: int = 0
-    threads: int | None = Field(None, ge=1, description="torch threads; None uses all cores.")
+    threads: int | None = Field(
+        1, ge=1, description="torch threads; None uses all cores. One is the default: for these small "
+        "networks it was faster than two even on an idle 2-core machine (2.6 vs 3.5 ms per step), and "
+        "far faster on a busy one.")
+
+
+NAMED_VARIANTS = (
+    "onnx-fp32", "int8-dynamic", "int8-static", "int8-static-entropy", "int8-static-percentile",
+    "mixed-int8", "fp16", "qat-int8", "distilled-small",
+)
+# pruned-<percent>: structured pruning of that share of neurons/channels, then fine-tuning;
+# -round8/-round16 rounds kept widths to multiples CPU kernels like; -unstructured zeroes weights instead.
+PRUNED_VARIANT = re.compile(r"pruned-(?P<percent>[1-9][0-9]?)(?:-(?P<kind>unstructured|round8|round16))?")
+DEFAULT_VARIANTS = ["onnx-fp32", "int8-dynamic", "int8-static", "pruned-50", "distilled-small", "qat-int8", "mixed-int8", "fp16"]
+
+
+class PruningConfig(Section):
+    """Fine-tuning after pruning; the share pruned is in the variant's name (pruned-50: half)."""
+
+    finetune_epochs: int = Field(3, ge=1, description="Fine-tuning epochs after pruning (best validation epoch kept).")
+    learning_rate: float = Field(5e-4, gt=0, description="Fine-tuning step size: below training's, the weights are already trained.")
+
+
+class DistillationConfig(Section):
+    """The distilled-small variant: a smaller student of the reference's family learns from the reference."""
+
+    student_hidden: list[int] = Field(default_factory=lambda: [32, 16], description="mlp student: hidden widths.")
+    student_channels: list[int] = Field(default_factory=lambda: [8, 16], description="cnn student: stage channels.")
+    temperature: float = Field(4.0, gt=0, description="T: softens both distributions so the student sees the teacher's ranking of wrong classes.")
+    alpha: float = Field(0.5, ge=0, le=1, description="Weight of hard-label cross-entropy; 1 - alpha weighs T^2 * KL(teacher || student).")
+    epochs: int = Field(10, ge=1, description="Upper bound on student epochs; early stopping as in training.")
+    learning_rate: float = Field(2e-3, gt=0)
+
+    _widths = field_validator("student_hidden", "student_channels")(_positive_widths)
+
+
+class QatConfig(Section):
+    """The qat-int8 variant: fake-quantization fine-tuning, exported as QDQ INT8."""
+
+    epochs: int = Field(2, ge=1, description="Fine-tuning epochs with fake quantization (best validation epoch kept).")
+    learning_rate: float = Field(2e-4, gt=0, description="Small steps: the float weights are trained, QAT only adapts them to the INT8 grid.")
+    parity_tolerance: float = Field(
+        0.1, gt=0, description="Max |p_torch - p_onnx| for the QDQ export: integer kernels round differently, and one step of the uint8 logits moves a probability by a few hundredths."
+    )
+
+
+class MixedPrecisionConfig(Section):
+    """The mixed-int8 variant: static INT8 with the most sensitive layers kept in float."""
+
+    metric: Literal["macro_f1", "detection_rate", "agreement"] = Field(
+        "macro_f1", description="Quality measured on the validation split (agreement: share of FP32 predictions kept)."
+    )
+    tolerance: float = Field(0.005, ge=0, description="Largest allowed drop of the metric vs FP32; layers are kept in float until within it.")
 
 
 class OptimizeConfig(Section):
-    variants: list[Literal["onnx-fp32", "int8-dynamic", "int8-static"]] = Field(
-        default_factory=lambda: ["onnx-fp32", "int8-dynamic", "int8-static"],
-        description="Recipes to build; each yields one variant folder.",
+    variants: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_VARIANTS),
+        description="Recipes to build, each one variant folder: " + ", ".join(NAMED_VARIANTS)
+        + ", pruned-<percent>[-round8|-round16|-unstructured].",
     )
     opset: int = Field(20, ge=17, le=23)
     calibration_samples: int = Field(2000, ge=16, description="Training rows used to calibrate static INT8.")
-    parity_tolerance: float = Field(1e-4, gt=0, description="Max |p_torch - p_onnx| allowed for the FP32 export.")
+    parity_tolerance: float = Field(1e-4, gt=0, description="Max |p_torch - p_onnx| allowed for an FP32 export.")
+    pruning: PruningConfig = Field(default_factory=PruningConfig)
+    distillation: DistillationConfig = Field(default_factory=DistillationConfig)
+    qat: QatConfig = Field(default_factory=QatConfig)
+    mixed_precision: MixedPrecisionConfig = Field(default_factory=MixedPrecisionConfig)
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in NAMED_VARIANTS and not PRUNED_VARIANT.fullmatch(n)]
+        if unknown:
+            raise ValueError(f"unknown variants {unknown}: use {', '.join(NAMED_VARIANTS)} or pruned-<1..99>[-round8|-round16|-unstructured]")
+        if len(set(names)) != len(names):
+            raise ValueError("a variant is listed twice")
+        return names
+
+
+def _positive_levels(levels: list[float]) -> list[float]:
+    if not levels or any(level <= 0 for level in levels) or len(set(levels)) != len(levels):
+        raise ValueError("must list at least one level, each positive and listed once")
+    return sorted(levels)
+
+
+class RobustnessConfig(Section):
+    """Security evaluation of every variant (rtguard/evaluate/robustness.py): evasion, noise, membership inference.
+
+    Budgets and noise are in the model's standardized space: 1 = one training standard deviation
+    of the (log-scaled) feature. The defaults add well under a minute to the default run.
+    """
+
+    enabled: bool = Field(True, description="Attack every variant in `evaluate`.")
+    mutable: list[str] | None = Field(
+        None, min_length=1, description="Features the attacker controls on its own flows; None: the data set's default "
+        "threat model (rtguard/evaluate/threat_model.py). Every other feature, and every categorical, stays as it was."
+    )
+    epsilons: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0], description="L∞ attack budgets.")
+    attack_flows: int = Field(500, ge=1, description="Test attack flows attacked by FGSM/PGD on the reference, then sent to every variant.")
+    pgd_steps: int = Field(10, ge=1, description="PGD iterations (step 2.5·ε/steps).")
+    blackbox_flows: int = Field(40, ge=1, description="The first of those flows attacked by HopSkipJump, per variant (those it detects).")
+    blackbox_iterations: int = Field(10, ge=1, description="HopSkipJump iterations per flow.")
+    blackbox_init_eval: int = Field(10, ge=1, description="Queries for HopSkipJump's first gradient estimate (grows with √iteration).")
+    blackbox_max_eval: int = Field(100, ge=1, description="Cap on queries per gradient estimate.")
+    blackbox_starts: int = Field(128, ge=1, description="Benign training flows, and as many random valid rows, tried as starting points.")
+    noise_sigmas: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0], description="σ of Gaussian noise on the mutable features.")
+    noise_rows: int = Field(5000, ge=1, description="Test rows (all classes) scored under noise.")
+    membership_rows: int = Field(2000, ge=2, description="Validation flows (non-members) and as many training flows (members); half fit the attack, half score it.")
+    seed: int = 0
+
+    _levels = field_validator("epsilons", "noise_sigmas")(_positive_levels)
 
 
 class EvaluateConfig(Section):
@@ -92,6 +200,102 @@ class EvaluateConfig(Section):
     throughput_batch: int = Field(1024, ge=1)
     throughput_seconds: float = Field(1.0, gt=0, description="Measuring time per variant at the throughput batch size.")
     threads: int | None = Field(None, ge=1, description="Threads for torch and ONNX Runtime; None uses all cores.")
+    robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
+
+
+class RuntimeConfig(Section):
+    """How a variant is checked, loaded and run (rtguard/runtime): limits before speed."""
+
+    threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads; None uses all cores.")
+    graph_optimization: Literal["disabled", "basic", "extended", "all"] = Field(
+        "all", description="ONNX Runtime graph optimization level applied when a session loads."
+    )
+    log_level: Literal["verbose", "info", "warning", "error", "fatal"] = Field("error", description="ONNX Runtime log severity.")
+    memory_limit_mib: int = Field(
+        1024, ge=16, description="Cap on ONNX Runtime's CPU arena, shared by the process's sessions: a call that needs more fails."
+    )
+    max_model_mib: int = Field(256, ge=1, description="Largest model (graph plus external data) or variant folder that is read at all.")
+    extra_ops: list[str] = Field(
+        default_factory=list, description="ONNX operators (default domain) allowed beyond those rtguard's exporters and quantizers produce."
+    )
+    min_opset: int = Field(17, ge=1, description="Oldest default-domain opset a model may import.")
+    max_opset: int = Field(23, ge=1, description="Newest default-domain opset a model may import.")
+    min_ir_version: int = Field(8, ge=3, description="Oldest ONNX IR version accepted.")
+    max_ir_version: int = Field(11, ge=3, description="Newest ONNX IR version accepted.")
+    deadline_ms: float = Field(1000.0, gt=0, description="A call running longer is terminated (RunOptions.terminate).")
+    max_batch: int = Field(8192, ge=1, description="Most rows one call may carry.")
+    out_of_range: Literal["clip", "reject"] = Field(
+        "clip", description="Numeric values outside the training range in schema.json: clip them (counted) or reject the call."
+    )
+    isolate: bool = Field(False, description="Run the session in a worker process with resource limits.")
+    worker_memory_mib: int = Field(4096, ge=512, description="Worker address-space limit (RLIMIT_AS).")
+    worker_cpu_seconds: int = Field(10, ge=1, description="CPU seconds one call may use in the worker (RLIMIT_CPU, re-armed per call).")
+
+    @field_validator("extra_ops")
+    @classmethod
+    def _known_ops(cls, names: list[str]) -> list[str]:
+        import onnx  # only when extra ops are configured
+
+        unknown = [name for name in names if not onnx.defs.has(name)]
+        if unknown:
+            raise ValueError(f"not ONNX operators of the default domain: {', '.join(unknown)}")
+        return names
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "RuntimeConfig":
+        if self.min_opset > self.max_opset or self.min_ir_version > self.max_ir_version:
+            raise ValueError("min_opset/min_ir_version must not exceed max_opset/max_ir_version")
+        return self
+
+
+class SigningConfig(Section):
+    """Who signs variants, and whose signatures a verified load accepts (rtguard/integrity)."""
+
+    key: Path | None = Field(None, description="Private key (PEM, from `rtguard keygen`): `rtguard run` signs every evaluated variant.")
+    public_key: Path | None = Field(None, description="Public key whose signatures a verified load accepts.")
+    allow_unsigned: bool = Field(
+        False, description="INSECURE, development only: load variants without verifying a signature (logged as a warning)."
+    )
+
+
+class ServeConfig(Section):
+    """How `rtguard serve` answers (rtguard/serve): batching, limits, access control, operations."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on; a non-loopback address needs API keys (or allow_anonymous).")
+    port: int = Field(8000, ge=0, le=65535)
+    model_name: str = Field(
+        "rtguard", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The name clients address (/v2/models/<name>); kept across hot reloads and used by `rtguard export triton`.",
+    )
+    batching: bool = Field(True, description="Coalesce requests that arrive together into one session run.")
+    batch_window_ms: float = Field(
+        1.0, ge=0, le=1000, description="How long the first request of a batch waits for others (event-loop timer: whole milliseconds "
+        "under uvloop); 0 batches only what arrives in the same turn of the loop."
+    )
+    max_batch_rows: int = Field(1024, ge=1, description="Most rows one coalesced run carries; a larger single request runs alone (up to runtime.max_batch).")
+    request_deadline_ms: float = Field(
+        100.0, gt=0, description="A request not run within this time is answered 503 instead of late; a client's `timeout` parameter (µs) can shorten it."
+    )
+    max_body_kib: int = Field(8192, ge=1, description="Largest request body accepted, before and after decompression (413 beyond).")
+    api_keys_file: Path | None = Field(None, description="File of API keys, one `name:token` (or `token`) a line, readable by its owner only.")
+    api_keys_env: str = Field("RTGUARD_API_KEYS", description="Environment variable with comma-separated `name:token` keys, read when set.")
+    allow_anonymous: bool = Field(False, description="Serve a non-loopback address without API keys (anyone who reaches the port may score and reload).")
+    rate_limit_per_s: float = Field(0.0, ge=0, description="Requests per second per client (API key, else address); 0 disables the limit.")
+    rate_limit_burst: int = Field(100, ge=1, description="Requests a client may send at once before rate_limit_per_s applies.")
+    tls_certfile: Path | None = Field(None, description="PEM certificate chain: serve HTTPS (with tls_keyfile).")
+    tls_keyfile: Path | None = Field(None, description="PEM private key of tls_certfile.")
+    alert_threshold: float = Field(0.5, gt=0, le=1, description="/score alerts when the attack classes together reach this probability.")
+    access_log: bool = Field(True, description="One JSON log line per request (never a key or a body).")
+    shutdown_timeout_s: float = Field(10.0, gt=0, description="On SIGTERM, how long in-flight requests may take to finish.")
+    keep_alive_s: float = Field(
+        75.0, gt=0, description="Idle keep-alive connections close after this; keep it above a load balancer's idle timeout (60 s on many)."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ServeConfig":
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
 
 
 class RunConfig(Section):
@@ -100,6 +304,9 @@ class RunConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    signing: SigningConfig = Field(default_factory=SigningConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
 
 def load_config(path: Path | None) -> RunConfig:
@@ -139,12 +346,16 @@ def dump_config(config: RunConfig) -> str:
     return _to_toml(config.model_dump(mode="json", exclude_none=True))
 
 
-def _to_toml(tables: dict) -> str:
+def _to_toml(tables: dict, prefix: str = "") -> str:
+    """Sections as [table]; a section's sub-sections follow it as [table.sub]."""
     lines: list[str] = []
     for table, values in tables.items():
-        lines.append(f"[{table}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+        lines.append(f"[{prefix}{table}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items() if not isinstance(value, dict))
         lines.append("")
+        nested = {key: value for key, value in values.items() if isinstance(value, dict)}
+        if nested:
+            lines.append(_to_toml(nested, prefix=f"{prefix}{table}."))
     return "\n".join(lines)
 
 

@@ -15,3 +15,7 @@ class ConfigError(RtguardError):
 
 class ParityError(RtguardError):
     """An exported artifact does not compute what the model it came from computes."""
+
+
+class PolicyError(RtguardError):
+    """The ship policy file is missing, malformed, has unknown keys or names no variant of the run."""

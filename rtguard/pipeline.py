@@ -8,15 +8,21 @@ from typing import Callable
 from rtguard.config import RunConfig
 from rtguard.data import prepare_run_data
 from rtguard.evaluate import evaluate_run
+from rtguard.integrity import sign_all
 from rtguard.optimize import optimize_run
+from rtguard.policy import Policy
 from rtguard.report import report_run
 from rtguard.runfolder import RunFolder, building
+from rtguard.select import select_run
 from rtguard.train import train_run
 
 
 def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progress: bool = True,
-                 say: Callable[[str], None] = lambda message: None) -> dict:
-    """data -> train -> optimize -> evaluate -> report; `out` appears only when all succeeded."""
+                 say: Callable[[str], None] = lambda message: None, policy: Policy | None = None) -> dict:
+    """data -> train -> optimize -> evaluate -> select -> report; `out` appears only when all succeeded.
+
+    The folder is kept whatever the verdict: report["selection"]["chosen"] is None when nothing passes.
+    """
     with building(out, replace=replace) as folder:
         run = RunFolder(folder)
         say(f"data: {config.data.dataset}")
@@ -27,5 +33,11 @@ def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progr
         optimize_run(run)
         say("evaluate")
         evaluate_run(run, show_progress=show_progress)
+        if config.signing.key:  # after evaluate: the signatures bind each variant's metrics.json too
+            say(f"sign: every variant with {config.signing.key}")
+            sign_all(run.root, config.signing.key)
+        policy = policy or Policy()
+        say(f"select: policy '{policy.name}'")
+        selection = select_run(run, policy)
         say("report")
-        return report_run(run, name=Path(out).name)
+        return report_run(run, name=Path(out).name, selection=selection)

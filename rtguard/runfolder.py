@@ -35,6 +35,11 @@ class RunFolder:
     baseline_metrics = property(lambda self: self.root / "baseline" / "metrics.json")
     report_json = property(lambda self: self.root / "report.json")
     report_md = property(lambda self: self.root / "report.md")
+    failed_variants = property(lambda self: self.variants / "failed.json")  # recipes that could not be built
+    report_html = property(lambda self: self.root / "report.html")
+    plots = property(lambda self: self.root / "plots")
+    policy = property(lambda self: self.root / "policy.toml")  # an input, like config.toml: never invalidated
+    selection = property(lambda self: self.root / "selection.json")
 
     def variant(self, name: str) -> Path:
         return self.variants / name
@@ -75,7 +80,9 @@ class RunFolder:
         if "evaluate" in later:
             doomed += [self.baseline_metrics.parent, *self.variants.glob("*/metrics.json")]
         if "report" in later:
-            doomed += [self.report_json, self.report_md]
+            # A signature covers metrics.json, so new measurements void it too.
+            doomed += [self.report_json, self.report_md, self.report_html, self.plots, self.selection,
+                       *self.variants.glob("*/model.sig")]
         for path in doomed:
             if path.is_dir():
                 shutil.rmtree(path)

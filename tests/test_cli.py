@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rtguard.cli import app
+from rtguard.config import DEFAULT_VARIANTS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPORT_METRICS = {"accuracy", "macro_f1", "detection_rate", "false_positive_rate", "latency_p50_ms",
@@ -26,7 +27,11 @@ def test_report_json_contract(tiny_run):
     assert {"dataset", "machine", "versions", "variants"} <= report.keys()
     assert {"cpu", "flags", "cores"} <= report["machine"].keys()
     names = [v["name"] for v in report["variants"]]
-    assert names == ["torch-fp32", "onnx-fp32", "int8-dynamic", "int8-static"]
+    # The tiny reference (hidden [16]) is smaller than the default student: distilled-small fails, by design.
+    assert names == ["torch-fp32", *(name for name in DEFAULT_VARIANTS if name != "distilled-small")]
+    assert "larger than its teacher" in (folder / "variants" / "failed.json").read_text()
+    assert [f["variant"] for f in report["failed_variants"]] == ["distilled-small"]
+    assert any(note.startswith("distilled-small was not built") for note in report["findings"])
     for variant in report["variants"]:
         assert REPORT_METRICS <= variant["metrics"].keys(), variant["name"]
         assert 0 <= variant["metrics"]["agreement"] <= 1
@@ -108,14 +113,14 @@ def test_csv_with_missing_label_column(tmp_path, tiny_toml):
 
 
 def test_parity_failure_aborts_the_run_without_a_run_folder(tmp_path, tiny_toml, monkeypatch):
-    import rtguard.optimize as optimize
+    import rtguard.optimize.build as build
 
     def broken_parity(*args, **kwargs):
         from rtguard.errors import ParityError
 
         raise ParityError("ONNX export differs from PyTorch (simulated)")
 
-    monkeypatch.setattr(optimize, "check_parity", broken_parity)
+    monkeypatch.setattr(build, "check_parity", broken_parity)
     out = tmp_path / "r"
     _assert_clean_failure(invoke("run", "-c", tiny_toml, "--out", out, "-q"), out, "differs from PyTorch")
 

@@ -17,6 +17,10 @@ def load_frames(config: DataConfig) -> LabelledFrames:
         from rtguard.data.synthetic import generate
 
         return generate(n_flows=config.n_flows, seed=config.seed)
+    if config.dataset == "digits":
+        from rtguard.data.digits import load_digits_frames
+
+        return load_digits_frames()
     if config.path is None:
         raise DataError(f"dataset {config.dataset!r} needs a path (--data PATH)")
     if config.dataset == "nsl-kdd":

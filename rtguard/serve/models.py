@@ -1,0 +1,155 @@
+"""The served model and its hot reload: verify, validate, smoke-test, then swap in one assignment.
+
+Clients address one stable name (serve.model_name); behind it stands one signed variant
+at a time, numbered by a version that grows with each load. A reload prepares the
+candidate on a side thread while the current model keeps answering; only a candidate that
+verified, validated, passed the smoke test and keeps the input contract is swapped in.
+Requests already decoded finish on the model they started with (each model has its own
+batcher), so a swap fails no request. A rejected candidate changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rtguard.config import RunConfig
+from rtguard.errors import RtguardError
+from rtguard.runfolder import RunFolder
+from rtguard.runtime import INPUT_NAME, GuardedSession, ModelRejected, Trust, load_session
+from rtguard.serve.batching import MicroBatcher
+from rtguard.serve.errors import BadRequest, NotFound
+from rtguard.serve.metrics import Metrics
+from rtguard.serve.protocol import Contract
+from rtguard.serve.records import RecordEncoder
+
+log = logging.getLogger("rtguard.serve")
+# Run and variant names a reload may ask for: one path component, no leading dot.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    version: str
+    run: Path
+    variant: str
+    session: GuardedSession
+    batcher: MicroBatcher
+    contract: Contract
+    records: RecordEncoder
+
+    async def score(self, rows: np.ndarray, deadline: float, metrics: Metrics) -> np.ndarray:
+        """Probabilities for raw rows: checked (repairs counted) on their own, then run in a batch."""
+        checked, repaired = self.session.check({INPUT_NAME: rows})
+        for kind, count in repaired.items():
+            metrics.repaired.labels(kind).inc(count)
+        return await self.batcher.submit(checked, deadline)
+
+
+class Repository:
+    """The run folders beside the served one, and the one model served from them."""
+
+    def __init__(self, run_dir: Path, variant: str | None, trust: Trust, config: RunConfig, metrics: Metrics):
+        self.root = Path(run_dir).parent
+        self.trust, self.config, self.metrics = trust, config, metrics
+        self._lock = asyncio.Lock()
+        self.current = self._prepare(Path(run_dir), variant or chosen_variant(Path(run_dir)), "1", serving=None)
+        self._publish(self.current)
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        model = self.current
+        if name != model.name:
+            raise NotFound(f"unknown model {name!r}: this server serves {model.name!r}")
+        if version is not None and version != model.version:
+            raise NotFound(f"model {name!r} version {version!r} is not served; the current version is {model.version}")
+        return model
+
+    async def reload(self, name: str, parameters: dict) -> ServedModel:
+        """Load the variant the parameters name (default: the served one again) and swap it in."""
+        self.get(name)
+        async with self._lock:
+            run_dir, variant = self._resolve(parameters)
+            version = str(int(self.current.version) + 1)
+            try:
+                candidate = await asyncio.to_thread(self._prepare, run_dir, variant, version, self.current)
+            except RtguardError as exc:
+                self.metrics.loads.labels("rejected").inc()
+                log.warning("reload rejected; still serving version %s", self.current.version,
+                            extra={"fields": {"run": run_dir.name, "variant": variant, "reason": str(exc)}})
+                raise
+            self.current = candidate
+            self._publish(candidate)
+            return candidate
+
+    def _resolve(self, parameters: dict) -> tuple[Path, str]:
+        unknown = sorted(set(parameters) - {"run", "variant"})
+        if unknown:
+            raise BadRequest(f"unknown load parameters {unknown}: rtguard loads a signed variant named by 'run' and 'variant'")
+        for key in ("run", "variant"):
+            if key in parameters and not (isinstance(parameters[key], str) and _NAME.fullmatch(parameters[key])):
+                raise BadRequest(f"parameter {key!r} must be the name of a folder in the repository (letters, digits, _ . + -)")
+        if "run" in parameters:
+            run_dir = self.root / parameters["run"]
+            return run_dir, parameters.get("variant") or chosen_variant(run_dir)
+        return self.current.run, parameters.get("variant", self.current.variant)
+
+    def _prepare(self, run_dir: Path, variant: str, version: str, serving: ServedModel | None) -> ServedModel:
+        """Verify and load the variant, smoke-test it and check its contract: everything before a swap."""
+        folder = RunFolder(run_dir).variant(variant)
+        if not folder.is_dir():
+            raise BadRequest(f"no variant {variant!r} in {run_dir}")
+        session = load_session(folder, self.trust, self.config.runtime)
+        _smoke_test(session)
+        if serving is not None:
+            _same_contract(serving.session, session)
+        serve = self.config.serve
+        batcher = MicroBatcher(session.run_checked, coalesce=serve.batching, window_s=serve.batch_window_ms / 1000,
+                               max_rows=serve.max_batch_rows, observe=self.metrics.observe_batch)
+        contract = Contract(len(session.schema.features), len(session.schema.classes), self.config.runtime.max_batch)
+        return ServedModel(serve.model_name, version, run_dir, variant, session, batcher, contract,
+                           RecordEncoder(session.schema, self.config.runtime.max_batch))
+
+    def _publish(self, model: ServedModel) -> None:
+        self.metrics.serving(model.name, model.version, model.run.name, model.variant)
+        log.info("serving", extra={"fields": {"model": model.name, "version": model.version, "run": str(model.run), "variant": model.variant}})
+
+
+def chosen_variant(run_dir: Path) -> str:
+    """The variant the run's selection chose: what `rtguard select` says ships."""
+    folder = RunFolder(run_dir)
+    if not folder.selection.is_file():
+        raise BadRequest(f"{run_dir} has no selection.json to choose a variant from: name the variant")
+    chosen = folder.read_json(folder.selection).get("chosen")
+    if not isinstance(chosen, str):
+        raise BadRequest(f"no variant of {run_dir} passed its ship policy (selection.json): name the variant to serve one anyway")
+    return chosen
+
+
+def _smoke_test(session: GuardedSession) -> None:
+    """The candidate must answer rows at the edges and the middle of its training range with probabilities."""
+    features = session.schema.features
+    low = [0.0 if f.kind == "categorical" else f.minimum for f in features]
+    high = [float(f.oov_code) if f.kind == "categorical" else f.maximum for f in features]
+    middle = [float(f.oov_code // 2) if f.kind == "categorical" else (f.minimum + f.maximum) / 2 for f in features]
+    probe = np.array([low, high, middle], dtype=np.float32)
+    probabilities = session.run({INPUT_NAME: probe})
+    expected = (len(probe), len(session.schema.classes))
+    if probabilities.shape != expected or not np.all(np.isfinite(probabilities)) or np.any(probabilities < 0) \
+            or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-2):
+        raise ModelRejected(f"{session.name} failed the smoke test: rows at the edges of the training range did not "
+                            f"give {expected[0]} x {expected[1]} probabilities summing to 1")
+
+
+def _same_contract(current: GuardedSession, candidate: GuardedSession) -> None:
+    old, new = current.schema, candidate.schema
+    if old.names != new.names or old.classes != new.classes:
+        raise ModelRejected(
+            f"{candidate.name} takes features {new.names} and gives classes {new.classes}, unlike the served model "
+            f"({old.names} -> {old.classes}): a hot reload keeps the contract clients rely on; start a new server for a new one"
+        )

@@ -1,0 +1,131 @@
+"""Hot reload against a real server: signed candidates swap in, bad ones are refused while the
+old model keeps serving, and requests in flight during swaps all succeed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import httpx
+import numpy as np
+import pytest
+from serving import OTHER, SERVED, Server, error_of, infer_body, probabilities, sample_rows
+
+from rtguard.integrity import sign_variant
+
+LOAD = "/v2/repository/models/rtguard/load"
+INFER = "/v2/models/rtguard/infer"
+
+
+@pytest.fixture(scope="module")
+def repository(signed_run, serve_keys):
+    """Besides the two signed variants: an unsigned one, a tampered one, one with another input contract, and a second run."""
+    variants = signed_run / "variants"
+    shutil.copytree(variants / SERVED, variants / "unsigned", ignore=shutil.ignore_patterns("model.sig"))
+    shutil.copytree(variants / SERVED, variants / "tampered")
+    metrics = json.loads((variants / "tampered" / "metrics.json").read_text())
+    (variants / "tampered" / "metrics.json").write_text(json.dumps({**metrics, "accuracy": 1.0}))
+    shutil.copytree(variants / SERVED, variants / "renamed", ignore=shutil.ignore_patterns("model.sig"))
+    schema = json.loads((variants / "renamed" / "schema.json").read_text())
+    schema["features"][0]["name"] = "proto"
+    (variants / "renamed" / "schema.json").write_text(json.dumps(schema))
+    sign_variant(variants / "renamed", serve_keys[0])  # as is: sign_all would copy the run's schema back in
+    second = shutil.copytree(signed_run, signed_run.parent / "next-run")
+    (second / "selection.json").write_text(json.dumps({"chosen": OTHER}))
+    return signed_run
+
+
+@pytest.fixture(scope="module")
+def server(repository, serve_keys, tmp_path_factory):
+    server = Server(repository, serve_keys[1], tmp_path_factory.mktemp("reload")).wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def version(client) -> str:
+    return client.get("/v2/models/rtguard").json()["versions"][0]
+
+
+def answers(client, rows) -> tuple[str, np.ndarray]:
+    answer = client.post(INFER, json=infer_body(rows))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["model_version"], probabilities(answer)
+
+
+def test_reload_swaps_in_a_signed_variant(client, repository):
+    rows = sample_rows(repository)
+    before_version, before = answers(client, rows)
+    loaded = client.post(LOAD, json={"parameters": {"variant": OTHER}})
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json() == {"model_name": "rtguard", "model_version": str(int(before_version) + 1), "run": "run", "variant": OTHER}
+    after_version, after = answers(client, rows)
+    assert after_version == loaded.json()["model_version"] and not np.array_equal(before, after)  # INT8 answers a little differently
+    metrics = client.get("/metrics").text
+    assert f'variant="{OTHER}",version="{after_version}"}} 1.0' in metrics and f'version="{before_version}"}}' not in metrics
+
+
+@pytest.mark.parametrize("parameters, status, message", [
+    ({"variant": "unsigned"}, 400, "is not signed"),
+    ({"variant": "tampered"}, 400, "metrics.json was modified"),
+    ({"variant": "renamed"}, 400, "a hot reload keeps the contract clients rely on"),
+    ({"variant": "missing"}, 400, "no variant 'missing'"),
+    ({"variant": "../run/variants/onnx-fp32"}, 400, "must be the name of a folder"),
+    ({"run": "nowhere"}, 400, "has no selection.json"),
+    ({"config": "{}"}, 400, "unknown load parameters ['config']"),
+])
+def test_a_bad_candidate_is_refused_and_the_old_model_keeps_serving(client, repository, parameters, status, message):
+    rows = sample_rows(repository)
+    serving, before = version(client), answers(client, rows)[1]
+    refused = client.post(LOAD, json={"parameters": parameters})
+    assert refused.status_code == status and message in error_of(refused), refused.text
+    now, after = answers(client, rows)
+    assert now == serving and np.array_equal(before, after)
+
+
+def test_unknown_model_and_malformed_load_requests(client):
+    assert client.post("/v2/repository/models/other/load").status_code == 404
+    assert "is not valid JSON" in error_of(client.post(LOAD, content=b"{"))
+    assert client.post(LOAD, json={"parameters": []}).status_code == 400
+
+
+def test_reload_by_run_uses_its_selection_and_tritonclient_reloads_the_same(server, client):
+    loaded = client.post(LOAD, json={"parameters": {"run": "next-run"}})
+    assert loaded.status_code == 200 and loaded.json()["run"] == "next-run" and loaded.json()["variant"] == OTHER
+    http = pytest.importorskip("tritonclient.http")
+    triton = http.InferenceServerClient(server.url.removeprefix("http://"))
+    triton.load_model("rtguard")  # no parameters: the served variant, read and verified again
+    assert triton.get_model_repository_index() == [{"name": "rtguard", "version": str(int(loaded.json()["model_version"]) + 1), "state": "READY"}]
+    triton.close()
+
+
+def test_no_request_fails_during_swaps(server, client, repository):
+    rows = sample_rows(repository, 4)
+    statuses, versions = [], set()
+
+    def load_traffic():
+        with httpx.Client(base_url=server.url, timeout=60) as own:
+            for _ in range(150):
+                answer = own.post(INFER, json=infer_body(rows))
+                statuses.append(answer.status_code)
+                versions.add(answer.json().get("model_version"))
+
+    senders = [threading.Thread(target=load_traffic) for _ in range(3)]
+    for sender in senders:
+        sender.start()
+    for _ in range(600):  # swap while the traffic flows
+        if len(statuses) >= 20:
+            break
+        threading.Event().wait(0.05)
+    reloads = [client.post(LOAD, json={"parameters": {"run": "run", "variant": name}}).status_code
+               for name in (SERVED, OTHER, SERVED, OTHER)]
+    for sender in senders:
+        sender.join(120)
+    assert reloads == [200] * 4
+    assert statuses == [200] * 450 and len(versions) >= 2
