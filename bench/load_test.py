@@ -192,7 +192,45 @@ def stage_costs(variant: Path, pub: Path, rows: np.ndarray, calls: int = 3000) -
             for index in range(calls):
                 stage(index)
             costs[name] = 1e6 * (time.perf_counter() - start) / calls
+    costs["whole app, no socket (Starlette, middleware, metrics, handler, batching off)"] = app_cost(variant, pub, bodies, calls)
     return costs
+
+
+def app_cost(variant: Path, pub: Path, bodies: list[bytes], calls: int) -> float:
+    """µs per request through the ASGI app itself, called directly: everything but uvicorn and the socket."""
+    import uvloop
+
+    from rtguard.config import validate_config
+    from rtguard.runtime import Trust
+    from rtguard.serve.app import create_app
+    from rtguard.serve.metrics import Metrics
+    from rtguard.serve.models import Repository
+
+    config = validate_config({"runtime": {"threads": 1}, "serve": {"batching": False, "access_log": False}})
+    app = create_app(Repository(variant.parent.parent, variant.name, Trust(pub), config, Metrics()), config.serve, None)
+
+    async def one(body: bytes) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": f"/v2/models/{MODEL}/infer", "raw_path": f"/v2/models/{MODEL}/infer".encode(), "query_string": b"",
+                 "root_path": "", "headers": [(b"content-length", str(len(body)).encode())], "client": (HOST, 1), "server": (HOST, 2)}
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            pass
+
+        await app(scope, receive, send)
+
+    async def measure_app() -> float:
+        for index in range(calls // 10):
+            await one(bodies[index % len(bodies)])
+        start = time.perf_counter()
+        for index in range(calls):
+            await one(bodies[index % len(bodies)])
+        return 1e6 * (time.perf_counter() - start) / calls
+
+    return uvloop.run(measure_app())
 
 
 def raw_session_p50_ms(variant: Path, pub: Path, rows: np.ndarray, calls: int = 3000) -> dict:

@@ -99,11 +99,15 @@ def _changes(variant: dict, reference: dict) -> str:
         mine = {a: metrics["evasion_rate"][a] for a in attacks}
         theirs = {a: reference["evasion_rate"][a] for a in attacks}
         change, detail = worst_change(mine, theirs, 1)
-        parts.append(f"{label} evasion {change:+.3f} ({detail}; one flow = {1 / max(flows, 1):.3f})")
+        parts.append(f"{label} evasion {_signed(change)} ({detail}; one flow = {1 / max(flows, 1):.3f})")
     noise, noise_detail = worst_change(metrics["noise_accuracy"], reference["noise_accuracy"], -1)
-    parts.append(f"noise-accuracy loss {noise:+.3f} ({noise_detail})")
-    parts.append(f"membership AUC {metrics['membership_auc'] - reference['membership_auc']:+.3f}")
+    parts.append(f"noise-accuracy loss {_signed(noise)} ({noise_detail})")
+    parts.append(f"membership AUC {_signed(metrics['membership_auc'] - reference['membership_auc'])}")
     return f"{variant['name']}: " + "; ".join(parts) + "."
+
+
+def _signed(value: float) -> str:
+    return f"{round(value, 3) + 0.0:+.3f}"  # + 0.0: no "-0.000"
 
 
 if __name__ == "__main__":

@@ -47,16 +47,18 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
         for predictor in predictors:
             probabilities[predictor.name] = predict_in_chunks(predictor, splits.x_test)
             progress.advance(quality_task)
-        robustness = {}
-        if threat is not None:
-            robustness_task = progress.add_task("robustness: FGSM/PGD transfer, HopSkipJump, noise, membership", total=len(predictors))
-            robustness = robustness_metrics(predictors, load_model(schema, config.model, run.weights), threat, schema, splits,
-                                            settings.robustness, lambda: progress.advance(robustness_task))
         latency_task = progress.add_task(f"latency, batch 1 ({settings.latency_calls} calls each)", total=ROUNDS)
         latency = measure_latency(predictors, splits.x_test, settings.latency_calls, settings.warmup_calls, lambda: progress.advance(latency_task))
         batches = sorted({*SWEEP_BATCHES, settings.throughput_batch})
         throughput_task = progress.add_task(f"throughput, batches {', '.join(map(str, batches))}", total=ROUNDS)
         throughput = measure_throughput(predictors, splits.x_test, batches, settings.throughput_seconds, lambda: progress.advance(throughput_task))
+        # Attacks last: speed is measured before their libraries' thread pools and caches
+        # can disturb it.
+        robustness = {}
+        if threat is not None:
+            robustness_task = progress.add_task("robustness: FGSM/PGD transfer, HopSkipJump, noise, membership", total=len(predictors))
+            robustness = robustness_metrics(predictors, load_model(schema, config.model, run.weights), threat, schema, splits,
+                                            settings.robustness, lambda: progress.advance(robustness_task))
 
     baseline = probabilities[BASELINE]
     results = {}

@@ -6,7 +6,6 @@ SIGTERM at teardown; tests talk to it over HTTP like any client would.
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -27,8 +26,7 @@ STARTUP_S = 60.0
 class Server:
     """`python -m rtguard.cli serve RUN ...` in a subprocess; its combined output goes to `log`."""
 
-    def __init__(self, run: Path, pub: Path, folder: Path, settings: dict | None = None, variant: str = SERVED,
-                 env: dict | None = None, scheme: str = "http"):
+    def __init__(self, run: Path, pub: Path, folder: Path, settings: dict | None = None, scheme: str = "http"):
         self.port = free_port()
         self.url = f"{scheme}://{HOST}:{self.port}"
         config = folder / f"serve-{self.port}.toml"
@@ -36,9 +34,9 @@ class Server:
         self.log = folder / f"serve-{self.port}.log"
         self._output = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rtguard.cli", "serve", str(run), "--variant", variant, "--pub", str(pub),
+            [sys.executable, "-m", "rtguard.cli", "serve", str(run), "--variant", SERVED, "--pub", str(pub),
              "--port", str(self.port), "--config", str(config)],
-            stdout=self._output, stderr=subprocess.STDOUT, env=env,
+            stdout=self._output, stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, **client_options) -> "Server":
@@ -90,7 +88,3 @@ def error_of(answer: httpx.Response) -> str:
     body = answer.json()
     assert set(body) == {"error"} and "Traceback" not in body["error"], body
     return body["error"]
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())
