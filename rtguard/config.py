@@ -313,25 +313,31 @@ def load_config(path: Path | None) -> RunConfig:
     """Read a TOML file (or the defaults when path is None) into a validated RunConfig."""
     if path is None:
         return RunConfig()
+    return validate_config(read_toml(path, "config", ConfigError), source=str(path))
+
+
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict:
+    """A TOML file as a dict; every way it can be unreadable becomes `error` with one clear line."""
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise error(f"{what} file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        raise error(f"cannot read {what} file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return validate_config(raw, source=str(path))
+        raise error(f"{path} is not valid TOML: {exc}") from None
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """pydantic's errors as `section.key: message; ...`, naming every offending key."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
 def validate_config(raw: dict, source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration in {source}: {problems}") from None
+        raise ConfigError(f"invalid configuration in {source}: {validation_problems(exc)}") from None
 
 
 def with_data_overrides(config: RunConfig, **values) -> RunConfig:

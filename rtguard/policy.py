@@ -11,12 +11,12 @@ Unknown keys are errors that name the key, as in the run configuration.
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rtguard.config import read_toml, validation_problems
 from rtguard.errors import PolicyError
 
 # The one list of the metric keys (in report.json's `variants[].metrics`) that the gate
@@ -75,19 +75,11 @@ def load_policy(path: Path | None) -> Policy:
     """Read a policy file, or the built-in default when path is None."""
     if path is None:
         return Policy()
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "policy", PolicyError)
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise PolicyError(f"invalid policy in {path}: {problems}") from None
+        raise PolicyError(f"invalid policy in {path}: {validation_problems(exc)}") from None
 
 
 def dump_policy(policy: Policy) -> str:
