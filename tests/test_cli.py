@@ -59,7 +59,11 @@ def test_retraining_removes_what_described_the_old_weights(tiny_run, tmp_path):
 
 def test_run_end_to_end_on_nsl_kdd_fixture(tmp_path, tiny_toml):
     out = tmp_path / "kdd"
-    result = invoke("run", "-c", tiny_toml, "--dataset", "nsl-kdd", "--data", FIXTURES / "nsl_kdd", "--labels", "binary", "--out", out, "-q")
+    data = tmp_path / "nsl-kdd"
+    data.mkdir()
+    shutil.copy(FIXTURES / "nsl_kdd" / "train-sample.txt", data / "KDDTrain+.txt")
+    shutil.copy(FIXTURES / "nsl_kdd" / "test-sample.txt", data / "KDDTest+.txt")
+    result = invoke("run", "-c", tiny_toml, "--dataset", "nsl-kdd", "--data", data, "--labels", "binary", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert report["dataset"]["classes"] == ["normal", "attack"]

@@ -10,18 +10,20 @@ from rtguard.data.nsl_kdd import CATEGORICAL, CLASSES, FAMILIES, FEATURES, load_
 from rtguard.data.prepare import prepare
 from rtguard.errors import DataError
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nsl_kdd"
+# Hand-written rows in the real format, named so they are never mistaken for the real files;
+# copy_fixture lays them out under the names the loader looks for.
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "nsl_kdd"
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nsl-kdd"
 
 
 def copy_fixture(tmp_path: Path, train_name: str = "KDDTrain+.txt") -> Path:
-    shutil.copy(FIXTURE / "KDDTrain+.txt", tmp_path / train_name)
-    shutil.copy(FIXTURE / "KDDTest+.txt", tmp_path / "KDDTest+.txt")
+    shutil.copy(SAMPLES / "train-sample.txt", tmp_path / train_name)
+    shutil.copy(SAMPLES / "test-sample.txt", tmp_path / "KDDTest+.txt")
     return tmp_path
 
 
-def test_fixture_loads_as_five_classes():
-    frames = load_nsl_kdd(FIXTURE)
+def test_fixture_loads_as_five_classes(tmp_path):
+    frames = load_nsl_kdd(copy_fixture(tmp_path))
     assert frames.train.shape == (42, 41) and frames.test.shape == (43, 41)
     assert list(frames.train.columns) == FEATURES  # label and difficulty are not features
     assert frames.classes == ["normal", "DoS", "Probe", "R2L", "U2R"] and frames.benign == "normal"
@@ -33,9 +35,9 @@ def test_fixture_loads_as_five_classes():
     assert frames.counts == {}
 
 
-def test_attack_names_only_in_the_test_file_map_to_their_family():
-    raw = (FIXTURE / "KDDTest+.txt").read_text().splitlines()
-    frames = load_nsl_kdd(FIXTURE)
+def test_attack_names_only_in_the_test_file_map_to_their_family(tmp_path):
+    raw = (SAMPLES / "test-sample.txt").read_text().splitlines()
+    frames = load_nsl_kdd(copy_fixture(tmp_path))
     by_name = {line.split(",")[41]: frames.test_labels[i] for i, line in enumerate(raw)}
     assert by_name["mscan"] == "Probe" and by_name["apache2"] == "DoS"
     assert by_name["snmpguess"] == "R2L" and by_name["sqlattack"] == "U2R"
@@ -48,9 +50,10 @@ def test_every_family_name_is_a_class():
 
 
 @pytest.mark.parametrize("labels", ["multiclass", "binary"])
-def test_prepare_accepts_the_fixture(labels):
-    frames = load_nsl_kdd(FIXTURE)
-    schema, splits, summary = prepare(frames, DataConfig(dataset="nsl-kdd", path=FIXTURE, labels=labels))
+def test_prepare_accepts_the_fixture(labels, tmp_path):
+    folder = copy_fixture(tmp_path)
+    frames = load_nsl_kdd(folder)
+    schema, splits, summary = prepare(frames, DataConfig(dataset="nsl-kdd", path=folder, labels=labels))
     assert schema.names == FEATURES
     assert splits.x_train.shape[1] == splits.x_test.shape[1] == 41
     assert splits.x_test.shape[0] == 43
@@ -59,7 +62,7 @@ def test_prepare_accepts_the_fixture(labels):
 
 def test_prefers_the_full_training_file(tmp_path):
     folder = copy_fixture(tmp_path)
-    (folder / "KDDTrain+_20Percent.txt").write_text((FIXTURE / "KDDTrain+.txt").read_text().splitlines(keepends=True)[0])
+    (folder / "KDDTrain+_20Percent.txt").write_text((SAMPLES / "train-sample.txt").read_text().splitlines(keepends=True)[0])
     frames = load_nsl_kdd(folder)
     assert len(frames.train) == 42 and "KDDTrain+.txt" in frames.source
 
@@ -73,7 +76,7 @@ def test_missing_folder(tmp_path):
     with pytest.raises(DataError, match="absent does not exist"):
         load_nsl_kdd(tmp_path / "absent")
     with pytest.raises(DataError, match=r"KDDTest\+\.txt is not a folder"):
-        load_nsl_kdd(FIXTURE / "KDDTest+.txt")
+        load_nsl_kdd(copy_fixture(tmp_path) / "KDDTest+.txt")
 
 
 def test_folder_without_the_files_lists_what_it_expects(tmp_path):
