@@ -20,6 +20,7 @@ from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
+from rtguard.evaluate.threat_model import threat_model
 from rtguard.machine import machine_info
 from rtguard.models import load_model
 from rtguard.optimize.build import build_variant, export_checked
@@ -37,6 +38,7 @@ def pass_context(config: RunConfig, schema: FeatureSchema, splits: Splits, refer
     return PassContext(
         machine=machine_info(), schema=schema, splits=splits, model_config=config.model, train_config=config.train,
         reference=reference, calibration=splits.x_train[chosen], calibration_labels=splits.y_train[chosen],
+        threat=lambda: threat_model(schema, config.data.dataset, config.evaluate.robustness.mutable),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +20,7 @@ from torch import nn
 from rtguard.config import ModelConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.evaluate.threat_model import ThreatModel
 
 
 @dataclass
@@ -34,6 +35,7 @@ class PassContext:
     reference: nn.Module  # the trained reference model, in eval mode; passes work on copies
     calibration: np.ndarray  # raw training rows for static INT8 calibration
     calibration_labels: np.ndarray
+    threat: Callable[[], ThreatModel]  # the security evaluation's threat model, built on demand (it can refuse a bad config)
 
 
 class Pass(BaseModel):

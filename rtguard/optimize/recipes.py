@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rtguard.config import PRUNED_VARIANT, OptimizeConfig
+from rtguard.optimize.adversarial import AdversarialFineTuning
 from rtguard.optimize.distill import Distillation
 from rtguard.optimize.fp16 import Float16
 from rtguard.optimize.graph import GraphOptimization
@@ -36,6 +37,7 @@ NAMED: dict[str, Callable[[OptimizeConfig], Recipe]] = {
     "fp16": lambda s: Recipe([Float16()]),
     "qat-int8": lambda s: Recipe([GraphOptimization()], [QuantizationAwareTraining(**s.qat.model_dump())]),
     "distilled-small": lambda s: Recipe([GraphOptimization()], [Distillation(**s.distillation.model_dump())]),
+    "adversarial": lambda s: Recipe([GraphOptimization()], [AdversarialFineTuning(**s.adversarial.model_dump())]),
 }
 
 

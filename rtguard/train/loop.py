@@ -23,7 +23,9 @@ from rtguard.config import ModelConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.quality import quality_metrics
+from rtguard.evaluate.threat_model import ThreatModel
 from rtguard.models import build_model
+from rtguard.train.adversarial import adversarial_objective
 
 EVAL_BATCH = 8192
 
@@ -37,12 +39,19 @@ class TrainResult:
     record: dict  # written as train.json
 
 
-def train_classifier(schema: FeatureSchema, splits: Splits, model_config: ModelConfig, config: TrainConfig, show_progress: bool = True) -> TrainResult:
-    """AdamW with class weighting; early stopping on validation macro-F1; best epoch kept."""
+def train_classifier(schema: FeatureSchema, splits: Splits, model_config: ModelConfig, config: TrainConfig,
+                     show_progress: bool = True, threat: ThreatModel | None = None) -> TrainResult:
+    """AdamW with class weighting; early stopping on validation macro-F1; best epoch kept.
+
+    With train.adversarial set, the attack flows of each batch are also attacked inside `threat`.
+    """
     torch.manual_seed(config.seed)
     model = build_model(schema, model_config)
     objective = cross_entropy(splits.y_train, len(schema.classes), config.class_weighting)
+    if config.adversarial.method != "none":
+        objective = adversarial_objective(model, objective, splits.x_train, splits.y_train, threat, config.adversarial, schema.benign_index)
     record = fit(model, schema, splits, config, objective, show_progress=show_progress)
+    record["settings"]["adversarial"] = config.adversarial.model_dump()
     return TrainResult(model=model, record=record)
 
 
