@@ -31,6 +31,7 @@ class RunFolder:
     splits = property(lambda self: self.root / "data" / "splits.npz")
     weights = property(lambda self: self.root / "model.safetensors")
     train_record = property(lambda self: self.root / "train.json")
+    checkpoints = property(lambda self: self.root / "checkpoints")  # training checkpoints and their sha256 manifest
     variants = property(lambda self: self.root / "variants")
     baseline_metrics = property(lambda self: self.root / "baseline" / "metrics.json")
     report_json = property(lambda self: self.root / "report.json")
@@ -74,7 +75,7 @@ class RunFolder:
         later = STAGES[STAGES.index(stage) + 1 :]
         doomed: list[Path] = []
         if "train" in later:
-            doomed += [self.weights, self.train_record]
+            doomed += [self.weights, self.train_record, self.checkpoints]
         if "optimize" in later:
             doomed += [self.variants]
         if "evaluate" in later:

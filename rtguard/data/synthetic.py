@@ -214,6 +214,23 @@ PROFILES = [
 ]
 
 
+# An attack family the generated data set lacks, for model updates (`rtguard update`): command-and-control
+# beacons, small encrypted check-ins at a steady pace to one host.
+NOVEL_PROFILES = [
+    Profile(
+        "c2-beacon", 0.05, {"tcp/https": 0.8, "tcp/other": 0.2},
+        src_packets=(3, 0.3), packet_size=(120, 0.2), reply_ratio=(1.0, 0.1), reply_size=(90, 0.2),
+        iat_ms=(5000, 0.2), iat_cv=(0.05, 0.3), payload_entropy=(0.95, 50), conns_in_window=(1.0, 0.2),
+    ),
+]
+
+
+def new_traffic(n_flows: int, seed: int = 1) -> pd.DataFrame:
+    """Fresh labelled flows (features and a "label" column) with c2-beacon, a family the model never saw, among the known ones."""
+    frame, labels = _flows(PROFILES + NOVEL_PROFILES, n_flows, np.random.default_rng(seed))
+    return frame.assign(label=labels)
+
+
 def generate(n_flows: int = 120_000, seed: int = 0) -> LabelledFrames:
     """Train (75 %) and test (25 %) flows; the test split's attacks are drifted."""
     train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))

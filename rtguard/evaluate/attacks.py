@@ -39,7 +39,9 @@ class InSpace(nn.Module):
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         logged = points * self.scale + self.center
-        return self.model(torch.where(self.log_scale, torch.expm1(logged), logged))
+        # expm1 only where the feature is log-scaled: elsewhere a large raw value would overflow it, and the
+        # inf in the branch torch.where discards still makes the gradient NaN.
+        return self.model(torch.where(self.log_scale, torch.expm1(torch.where(self.log_scale, logged, 0.0)), logged))
 
 
 def whitebox_rows(model: nn.Module, threat: ThreatModel, rows: np.ndarray, benign: int, n_classes: int,

@@ -32,16 +32,25 @@ FAST_FGSM_STEP = 1.25  # step = 1.25·ε from a random start: Wong et al. (2020)
 def adversarial_objective(model: nn.Module, clean: Objective, x_train: np.ndarray, y_train: np.ndarray,
                           threat: ThreatModel, settings: AdversarialConfig, benign: int) -> Objective:
     """(1 - weight) · clean loss + weight · loss on the batch with its attack flows perturbed toward benign."""
-    space = InSpace(model, threat)  # shares the model's parameters
-    points = torch.from_numpy(threat.to_space(x_train).astype(np.float32))
-    low, high = (torch.from_numpy(threat.to_space(bound).astype(np.float32)) for bound in threat.bounds(x_train))
-    movable = torch.from_numpy(threat.mutable)[None, :] & torch.from_numpy(y_train != benign)[:, None]
+    return AdversarialObjective(InSpace(model, threat), clean, x_train, y_train, threat, settings, benign)
 
-    def objective(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        attacked = perturb(space, points[rows], low[rows], high[rows], movable[rows], settings, benign)
-        return (1 - settings.weight) * clean(logits, rows) + settings.weight * clean(space(attacked), rows)
 
-    return objective
+class AdversarialObjective:
+    """The objective the loop calls; `row_weights` are the clean objective's, so a split batch still sums exactly."""
+
+    def __init__(self, space: InSpace, clean: Objective, x_train: np.ndarray, y_train: np.ndarray,
+                 threat: ThreatModel, settings: AdversarialConfig, benign: int):
+        self.space, self.clean, self.settings, self.benign = space, clean, settings, benign  # space shares the model's parameters
+        self.row_weights = getattr(clean, "row_weights", None)
+        self.points = torch.from_numpy(threat.to_space(x_train).astype(np.float32))
+        self.low, self.high = (torch.from_numpy(threat.to_space(bound).astype(np.float32)) for bound in threat.bounds(x_train))
+        self.movable = torch.from_numpy(threat.mutable)[None, :] & torch.from_numpy(y_train != benign)[:, None]
+
+    def __call__(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        index, device = rows.cpu(), logits.device
+        attacked = perturb(self.space, *(t[index].to(device) for t in (self.points, self.low, self.high, self.movable)),
+                           self.settings, self.benign)
+        return (1 - self.settings.weight) * self.clean(logits, rows) + self.settings.weight * self.clean(self.space(attacked), rows)
 
 
 def perturb(space: nn.Module, start: torch.Tensor, low: torch.Tensor, high: torch.Tensor, movable: torch.Tensor,
@@ -59,7 +68,7 @@ def perturb(space: nn.Module, start: torch.Tensor, low: torch.Tensor, high: torc
         steps, step = settings.pgd_steps, PGD_STEP * eps / settings.pgd_steps
         delta = torch.zeros_like(start)
     mask = movable.to(start.dtype)
-    target = torch.full((len(start),), benign, dtype=torch.long)
+    target = torch.full((len(start),), benign, dtype=torch.long, device=start.device)
     was_training = space.training
     space.eval()
     try:

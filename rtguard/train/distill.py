@@ -25,7 +25,7 @@ def distillation_objective(teacher_logits: torch.Tensor, labels: np.ndarray, n_c
     soft_targets = torch.softmax(teacher_logits / temperature, dim=1)
 
     def objective(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft_targets[rows], reduction="batchmean")
+        soft = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft_targets[rows].to(logits.device), reduction="batchmean")
         return alpha * hard(logits, rows) + (1 - alpha) * temperature**2 * soft
 
     return objective

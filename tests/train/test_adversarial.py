@@ -83,3 +83,14 @@ def test_the_adversarial_variant_records_its_attack_and_cost(tiny_run):
     assert record["recipe"][0]["pass"] == "adversarial-finetuning"
     assert chosen["method"] == "pgd" and chosen["epsilon"] == 0.5 and "src_bytes" in chosen["mutable"]
     assert record["cost"]["train_seconds"] > 0
+
+
+def test_gradients_stay_finite_far_out_on_a_feature_that_is_not_log_scaled(tiny_context):
+    """expm1 of a large linear-scale value overflows; the attack must not see its NaN gradient."""
+    threat = tiny_context.threat()
+    linear = int(np.flatnonzero(~threat.log_scale)[0])
+    points = torch.zeros((2, len(threat.names)), requires_grad=True)
+    with torch.no_grad():
+        points[:, linear] = 1000.0
+    InSpace(tiny_context.reference, threat)(points).sum().backward()
+    assert torch.isfinite(points.grad).all()
