@@ -1,8 +1,15 @@
-"""Which variant ships, and why: the policy gate, the Pareto front and the choice.
+"""Which variant ships on which backend, and why: the policy gate, the Pareto front and the choice.
 
 A security team has to defend the variant it ships, so every decision here is a
 measured value against a written threshold; a metric a run did not measure is "not
 measured" and never passes a check that requires it.
+
+The gate runs twice: per variant (its ONNX Runtime measurements, the checklist) and per
+(variant, backend) pair, where a pair's latency, throughput and quality are its own
+(rtguard/evaluate/backends.py) and everything else is the variant's. The pair that ships
+is chosen among the passing pairs; selection.json names it ("chosen" the variant,
+"backend" the backend, "pairs" every pair's gate). A run evaluated before backends
+were measured has one pair per variant: the variant on ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ SELECTION_EXIT = 3  # nothing passes: distinct from usage errors (2), so CI can 
 RULE = (
     "Candidates are the built variants (the PyTorch reference is not a deployable artifact) that pass "
     "every required check of the policy; a required check whose metric was not measured does not pass. "
-    "The candidate best on the policy's `prefer` objective ships (default: lowest p99 latency at batch 1), "
-    "ties broken by the other Pareto objectives in their listed order, so the choice is always on the "
-    "Pareto front of the candidates. No candidate: nothing ships and `rtguard select` exits 3."
+    "Each candidate is gated again on every backend that ran it, with that backend's own latency (batch 1, "
+    "one thread), throughput (all cores) and quality; a backend whose outputs differ from the artifact's beyond "
+    "tolerance, or that cannot run it, never passes. The passing (variant, backend) pair best on the policy's "
+    "`prefer` objective ships (default: lowest p99 latency at batch 1), ties broken by the other Pareto objectives "
+    "in their listed order. No passing pair: nothing ships and `rtguard select` exits 3."
 )
 
 
@@ -87,7 +96,10 @@ def select(variants: list[dict], policy: Policy) -> dict:
         gated.append({"name": variant["name"], "candidate": variant["artifact"] is not None,
                       "passed": not blocking, "blocking": blocking, "results": results})
     pareto = pareto_summary(by_name)
-    chosen = choose([g["name"] for g in gated if g["candidate"] and g["passed"]], by_name, pareto["objectives"], policy.prefer)
+    pairs = gate_pairs(variants, policy, reference)
+    pair_metrics = {p["name"]: p["metrics"] for p in pairs if p["passed"]}
+    chosen_pair = next((p for p in pairs if p["name"] == choose(list(pair_metrics), pair_metrics, pareto["objectives"], policy.prefer)), None)
+    chosen = chosen_pair["variant"] if chosen_pair else None
     return {
         "policy": policy.model_dump(),
         "reference": policy.reference,
@@ -96,9 +108,43 @@ def select(variants: list[dict], policy: Policy) -> dict:
                     "required": _required(getattr(policy, c.key)), "text": check_text(c, getattr(policy, c.key))} for c in CHECKS],
         "variants": gated,
         "pareto": pareto,
+        "pairs": [{k: v for k, v in p.items() if k != "metrics"} for p in pairs],
         "chosen": chosen,
-        "verdict": _verdict(chosen, gated, by_name, policy),
+        "backend": chosen_pair["backend"] if chosen_pair else None,
+        "verdict": _verdict(chosen_pair, pairs, pair_metrics, policy),
     }
+
+
+# What a pair measures itself; everything else (robustness, size, cost) is its variant's.
+PAIR_KEYS = ("latency_p50_ms", "latency_p99_ms", "latency_mean_ms", "latency_calls", "throughput_per_s", "throughput_batch",
+             "accuracy", "macro_f1", "detection_rate", "false_positive_rate", "per_class_recall", "agreement", "max_abs_prob_diff")
+RUNNABLE = ("measured", "mismatch")
+
+
+def pair_metrics(variant_metrics: dict, backend: str, measured: dict) -> dict:
+    """The variant's metrics with the pair's own measurements in place of its ONNX Runtime ones."""
+    provider = measured.get("settings", {}).get("all_cores", {}).get("provider", backend)
+    return {**{k: v for k, v in variant_metrics.items() if k != "backends"}, **{k: measured[k] for k in PAIR_KEYS if k in measured},
+            "backend": backend, "execution_provider": provider}
+
+
+def gate_pairs(variants: list[dict], policy: Policy, reference: dict) -> list[dict]:
+    """Every (artifact, backend) pair with its checks: {name, variant, backend, status, reason, passed, blocking, results, metrics}."""
+    pairs = []
+    for variant in (v for v in variants if v["artifact"] is not None):
+        backends = variant["metrics"].get("backends") or {"onnxruntime": {"status": "measured", **variant["metrics"]}}
+        for backend, measured in backends.items():
+            pair = {"name": f"{variant['name']}@{backend}", "variant": variant["name"], "backend": backend,
+                    "status": measured["status"], "reason": measured.get("reason")}
+            if measured["status"] not in RUNNABLE:
+                pairs.append(pair | {"passed": False, "blocking": ["backend"], "results": {}, "metrics": {}})
+                continue
+            metrics = pair_metrics(variant["metrics"], backend, measured)
+            results = {check.key: evaluate_check(check, getattr(policy, check.key), metrics, reference) for check in CHECKS}
+            blocking = [key for key, result in results.items() if result["status"] in (FAIL, NOT_MEASURED)]
+            blocking += ["backend"] if measured["status"] == "mismatch" else []
+            pairs.append(pair | {"passed": not blocking, "blocking": blocking, "results": results, "metrics": metrics})
+    return pairs
 
 
 def evaluate_check(check: Check, threshold, metrics: dict, reference: dict) -> dict:
@@ -233,16 +279,17 @@ def check_text(check: Check, threshold) -> str:
     return f"{check.label} {symbol} {shown}"
 
 
-def _verdict(chosen: str | None, gated: list[dict], by_name: dict[str, dict], policy: Policy) -> str:
+def _verdict(chosen: dict | None, pairs: list[dict], by_name: dict[str, dict], policy: Policy) -> str:
+    one_backend = len({p["backend"] for p in pairs}) <= 1  # runs from before backends: speak of variants only
     if chosen:
-        passing = [g["name"] for g in gated if g["candidate"] and g["passed"]]
         prefer = next(c for c in CHECKS if c.metric == policy.prefer)
-        return (f"Ship {chosen}: it passes every required check of policy '{policy.name}' and is the best of the "
-                f"{len(passing)} passing variant(s) on {prefer.label} ({format_value(prefer, by_name[chosen][policy.prefer])}).")
-    reasons: dict[str, list[str]] = {}  # variants blocked for the same reasons are named together
-    for g in gated:
-        if g["candidate"]:
-            reasons.setdefault(blocking_summary(g, policy.model_dump()), []).append(g["name"])
+        what, among = (chosen["variant"], "variant(s)") if one_backend else (f"{chosen['variant']} on {chosen['backend']}", "(variant, backend) pair(s)")
+        return (f"Ship {what}: it passes every required check of policy '{policy.name}' and is the best of the "
+                f"{len(by_name)} passing {among} on {prefer.label} ({format_value(prefer, by_name[chosen['name']][policy.prefer])}).")
+    reasons: dict[str, list[str]] = {}  # pairs blocked for the same reasons are named together
+    for pair in pairs:
+        why = pair["reason"] if "backend" in pair["blocking"] and pair["reason"] else blocking_summary(pair, policy.model_dump())
+        reasons.setdefault(why, []).append(pair["variant"] if one_backend else f"{pair['variant']} on {pair['backend']}")
     return f"Nothing to ship: no variant passes policy '{policy.name}'. " + " ".join(
         f"{', '.join(names)}: {why}." for why, names in reasons.items())
 
@@ -250,9 +297,10 @@ def _verdict(chosen: str | None, gated: list[dict], by_name: dict[str, dict], po
 def blocking_summary(gated: dict, thresholds: dict) -> str:
     """Failed checks with value and threshold, then the unmeasured ones in one list."""
     checks = {c.key: c for c in CHECKS}
+    listed = [key for key in gated["blocking"] if key in checks]  # a pair's "backend" block is told by its reason
     failed = [_blocking_text(checks[key], gated["results"][key], thresholds[key])
-              for key in gated["blocking"] if gated["results"][key]["status"] == FAIL]
-    unmeasured = [checks[key].label for key in gated["blocking"] if gated["results"][key]["status"] == NOT_MEASURED]
+              for key in listed if gated["results"][key]["status"] == FAIL]
+    unmeasured = [checks[key].label for key in listed if gated["results"][key]["status"] == NOT_MEASURED]
     return "; ".join(failed + ([f"not measured: {', '.join(unmeasured)}"] if unmeasured else []))
 
 

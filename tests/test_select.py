@@ -191,3 +191,38 @@ def test_run_keeps_everything_and_exits_3_when_nothing_passes(tmp_path, tiny_tom
     assert all((out / name).is_file() for name in ("report.html", "report.md", "report.json", "selection.json", "policy.toml"))
     assert _invoke("run", "-c", tiny_toml, "--policy", tmp_path / "missing.toml", "--out", tmp_path / "r2").exit_code == 2
     assert not (tmp_path / "r2").exists()
+
+
+def _pair(p99, throughput, status="measured", **extra):
+    return {"backend": "?", "status": status, "latency_p50_ms": p99 / 2, "latency_p99_ms": p99, "throughput_per_s": throughput,
+            "throughput_batch": 1024, **extra}
+
+
+def test_the_gate_picks_a_variant_backend_pair_and_skips_pairs_that_cannot_run_or_differ():
+    fp32 = _metrics(0.90, 0.05, 0.08, 8000, 100)
+    variants = _variants(**{
+        "torch-fp32": _metrics(0.90, 0.05, 0.01, 9000, 100),
+        "onnx-fp32": fp32 | {"backends": {"onnxruntime": _pair(0.08, 8000), "openvino": _pair(0.05, 9000),
+                                          "tensorrt": {"backend": "tensorrt", "status": "unavailable", "reason": "no GPU"}}},
+        "int8": fp32 | {"backends": {"onnxruntime": _pair(0.06, 8000),
+                                     "openvino": _pair(0.01, 20000, "mismatch", reason="classifies 3% of rows differently")}},
+    })
+    selection = select(variants, Policy())
+    assert (selection["chosen"], selection["backend"]) == ("onnx-fp32", "openvino")
+    assert selection["verdict"].startswith("Ship onnx-fp32 on openvino") and "best of the 3 passing (variant, backend) pair(s)" in selection["verdict"]
+    pairs = {p["name"]: p for p in selection["pairs"]}
+    assert pairs["int8@openvino"]["blocking"] == ["backend"] and not pairs["onnx-fp32@tensorrt"]["passed"]
+    assert pairs["onnx-fp32@openvino"]["passed"] and pairs["int8@onnxruntime"]["passed"]
+    strict = select(variants, Policy(max_latency_p99_ms=0.001))
+    assert strict["chosen"] is None and "int8 on openvino: classifies 3% of rows differently" in strict["verdict"]
+    assert "onnx-fp32 on tensorrt: no GPU" in strict["verdict"]
+
+
+def test_a_pair_is_gated_on_its_own_speed_and_quality_not_its_variants():
+    variants = _variants(**{
+        "torch-fp32": _metrics(0.90, 0.05, 0.01, 9000, 100),
+        "onnx-fp32": _metrics(0.90, 0.05, 0.08, 8000, 100) | {"backends": {"openvino": _pair(0.5, 9000, detection_rate=0.5)}},
+    })
+    selection = select(variants, Policy(max_latency_p99_ms=0.1, min_detection_rate=0.8))
+    pair = selection["pairs"][0]
+    assert selection["chosen"] is None and set(pair["blocking"]) == {"max_latency_p99_ms", "min_detection_rate"}

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
+from rtguard.backends import LoadedModel, artifact_backend, reference_backend
 from rtguard.config import RuntimeConfig
 from rtguard.models import FlowClassifier
-from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session, session_settings
 
 
 @dataclass
@@ -22,37 +21,34 @@ class Predictor:
     file_bytes: int
     load_seconds: float
     runtime: dict = field(default_factory=dict)
+    backend: str = "onnxruntime"
 
 
-def torch_predictor(model_factory: Callable[[], FlowClassifier], weights: Path, threads: int) -> Predictor:
-    """The PyTorch eager FP32 baseline; load time covers building the model and reading weights."""
+def torch_predictor(model_factory: Callable[[], FlowClassifier], weights: Path, threads: int,
+                    backend: str = "torch-eager", name: str = "torch-fp32", sample: np.ndarray | None = None) -> Predictor:
+    """The reference weights on PyTorch (eager: the FP32 baseline); load time covers building the
+    model, reading the weights and, for torch-compile, compiling."""
     started = time.perf_counter()
     model = model_factory()
-    load_seconds = time.perf_counter() - started
-
-    @torch.inference_mode()
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return torch.softmax(model(torch.from_numpy(rows)), dim=1).numpy()
-
-    return Predictor("torch-fp32", predict, weights.stat().st_size, load_seconds,
-                     {"framework": f"torch {torch.__version__}", "mode": "eager", "threads": threads})
+    loaded = reference_backend(backend).load_reference(model, threads, sample)
+    return _predictor(name, loaded, weights.stat().st_size, time.perf_counter() - started)
 
 
-def onnx_predictor(name: str, model_path: Path, threads: int, runtime: RuntimeConfig | None = None) -> Predictor:
-    """A validated, hardened session (the run's [runtime] settings), called without the input guard.
+def onnx_predictor(name: str, model_path: Path, threads: int, runtime: RuntimeConfig | None = None,
+                   backend: str = "onnxruntime") -> Predictor:
+    """A validated artifact on `backend` (the run's [runtime] settings), called without the input guard.
 
     Evaluation feeds the test split as it is, drift included, so the metrics describe the
     model; the guard's clipping is a serving decision, counted where it happens.
     """
-    settings = (runtime or RuntimeConfig()).model_copy(update={"threads": threads})
+    engine = artifact_backend(backend)
     started = time.perf_counter()
-    session = create_session(model_path, settings)
-    load_seconds = time.perf_counter() - started
+    loaded = engine.load(model_path, threads, runtime or RuntimeConfig())
+    return _predictor(name, loaded, model_path.stat().st_size, time.perf_counter() - started)
 
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT_NAME], {INPUT_NAME: rows})[0]
 
-    return Predictor(name, predict, model_path.stat().st_size, load_seconds, session_settings(settings))
+def _predictor(name: str, loaded: LoadedModel, file_bytes: int, load_seconds: float) -> Predictor:
+    return Predictor(name, loaded.run, file_bytes, load_seconds, loaded.settings, loaded.backend)
 
 
 def predict_in_chunks(predictor: Predictor, rows: np.ndarray, chunk: int = 8192) -> np.ndarray:

@@ -12,6 +12,9 @@ import time
 
 import numpy as np
 
+from rich.progress import Progress
+
+from rtguard.config import EvaluateConfig
 from rtguard.evaluate.predictors import Predictor
 
 ROUNDS = 10
@@ -84,3 +87,24 @@ def measure_throughput(predictors: list[Predictor], rows: np.ndarray, batches: l
                         break
         on_round()
     return {p.name: {batch: done[(p.name, batch)] * batch / busy[(p.name, batch)] for batch in batches} for p in predictors}
+
+
+def measure_speed(predictors: list[Predictor], rows: np.ndarray, settings: EvaluateConfig, progress: Progress) -> dict[str, dict]:
+    """Batch-1 latency, then the throughput sweep, each with its progress bar: the speed and footprint keys of metrics.json."""
+    latency_task = progress.add_task(f"latency, batch 1 ({settings.latency_calls} calls each)", total=ROUNDS)
+    latency = measure_latency(predictors, rows, settings.latency_calls, settings.warmup_calls, lambda: progress.advance(latency_task))
+    batches = sorted({*SWEEP_BATCHES, settings.throughput_batch})
+    throughput_task = progress.add_task(f"throughput, batches {', '.join(map(str, batches))}", total=ROUNDS)
+    throughput = measure_throughput(predictors, rows, batches, settings.throughput_seconds, lambda: progress.advance(throughput_task))
+    return {
+        p.name: {
+            **latency[p.name],
+            "throughput_per_s": throughput[p.name][settings.throughput_batch],
+            "throughput_batch": settings.throughput_batch,
+            "throughput_by_batch": {str(size): rate for size, rate in throughput[p.name].items()},
+            "file_bytes": p.file_bytes,
+            "load_seconds": p.load_seconds,
+            "runtime": p.runtime,
+        }
+        for p in predictors
+    }

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -33,13 +34,13 @@ class Watchdog:
         threading.Thread(target=_watch, args=(self._running, stop, poll), name=f"rtguard-deadline-{name}", daemon=True).start()
         self._finalizer = weakref.finalize(self, stop.set)
 
-    def run(self, features: np.ndarray) -> np.ndarray:
-        """session.run for the probabilities, stopped at the deadline; ORT errors become RtguardErrors."""
+    def run(self, features: np.ndarray, outputs: Sequence[str] = (OUTPUT_NAME,)) -> list[np.ndarray]:
+        """session.run for the named outputs, stopped at the deadline; ORT errors become RtguardErrors."""
         options = ort.RunOptions()
         key = id(options)
         self._running[key] = (time.monotonic() + self.deadline_s, options)
         try:
-            return self.session.run([OUTPUT_NAME], {INPUT_NAME: features}, options)[0]
+            return self.session.run(list(outputs), {INPUT_NAME: features}, options)
         except ORT_ERRORS as exc:
             raise self._explain(exc, options.terminate) from None
         finally:

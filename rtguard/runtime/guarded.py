@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from rtguard.config import RuntimeConfig
 from rtguard.data.schema import FeatureSchema
-from rtguard.runtime.deadline import Watchdog
 from rtguard.runtime.errors import DeadlineExceeded, InputRejected, MemoryLimitExceeded, RunFailed
 from rtguard.runtime.guard import InputGuard
-from rtguard.runtime.session import session_settings
+from rtguard.runtime.session import OUTPUT_NAME
 
 # What each refusal is counted as, beside the guard's "clipped" and "out_of_vocabulary".
 _COUNTED = {InputRejected: "rejected", DeadlineExceeded: "deadline_exceeded",
             MemoryLimitExceeded: "memory_exceeded", RunFailed: "failed"}
+
+
+class Runner(Protocol):
+    """What runs checked rows under the deadline: ONNX Runtime's Watchdog, or another backend's runner."""
+
+    def run(self, rows: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]: ...
+
+    def close(self) -> None: ...
 
 
 class GuardedSession:
@@ -28,14 +36,15 @@ class GuardedSession:
     A refused call changes nothing: the session keeps serving the next one.
     """
 
-    def __init__(self, session: ort.InferenceSession, schema: FeatureSchema, settings: RuntimeConfig, name: str):
+    def __init__(self, runner: Runner, schema: FeatureSchema, settings: RuntimeConfig, name: str, record: dict,
+                 session: ort.InferenceSession | None = None):
         self.name = name
         self.schema = schema
-        self.settings = session_settings(settings)
+        self.settings = record  # what runs the model, and how: recorded beside its numbers
         self.counts: Counter[str] = Counter()
-        self.session = session  # the raw ONNX Runtime session, for measurements that compare against it
+        self.session = session  # the raw ONNX Runtime session (None on other backends), for measurements that compare against it
         self._guard = InputGuard(schema, settings)
-        self._watchdog = Watchdog(session, settings.deadline_ms / 1000, name)
+        self._runner = runner
         self._lock = threading.Lock()
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -57,10 +66,16 @@ class GuardedSession:
     def run_checked(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities for rows that came out of check(), under the deadline."""
         with self._counting():
-            return self._watchdog.run(rows)
+            return self._runner.run(rows, (OUTPUT_NAME,))[0]
+
+    def run_checked_outputs(self, rows: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
+        """Several named outputs for checked rows (an anomaly detector's anomaly_score beside its
+        probabilities), under the same deadline and counts."""
+        with self._counting():
+            return self._runner.run(rows, outputs)
 
     def close(self) -> None:
-        self._watchdog.close()
+        self._runner.close()
 
     def __enter__(self) -> "GuardedSession":
         return self

@@ -19,8 +19,9 @@ from rtguard.errors import ConfigError, DataError, RtguardError
 from rtguard.integrity import verified_copy
 from rtguard.integrity.files import read_regular
 from rtguard.runtime.errors import ModelRejected
+from rtguard.runtime.deadline import Watchdog
 from rtguard.runtime.guarded import GuardedSession
-from rtguard.runtime.session import create_session
+from rtguard.runtime.session import create_session, session_settings
 
 log = logging.getLogger("rtguard.runtime")
 
@@ -87,7 +88,8 @@ def _load(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
             f"{folder}: the model takes {features} features and gives {classes} classes, but schema.json "
             f"lists {len(schema.features)} features and {len(schema.classes)} classes"
         )
-    return GuardedSession(session, schema, settings, name)
+    return GuardedSession(Watchdog(session, settings.deadline_ms / 1000, name), schema, settings, name,
+                          record=session_settings(settings), session=session)
 
 
 def read_schema(path: Path) -> FeatureSchema:

@@ -1,7 +1,8 @@
 """The served model and its hot reload: verify, validate, smoke-test, then swap in one assignment.
 
 Clients address one stable name (serve.model_name); behind it stands one signed variant
-at a time, numbered by a version that grows with each load. A reload prepares the
+on one backend at a time (the pair selection.json chose, unless serve.backend or a
+reload's "backend" parameter names one), numbered by a version that grows with each load. A reload prepares the
 candidate on a side thread while the current model keeps answering; only a candidate that
 verified, validated, passed the smoke test and keeps the input contract is swapped in.
 Requests already decoded finish on the model they started with (each model has its own
@@ -21,7 +22,9 @@ import numpy as np
 from rtguard.config import RunConfig
 from rtguard.errors import RtguardError
 from rtguard.runfolder import RunFolder
-from rtguard.runtime import INPUT_NAME, GuardedSession, ModelRejected, Trust, load_session
+from rtguard.backends import SERVING_BACKENDS
+from rtguard.backends.serving import load_backend_session
+from rtguard.runtime import INPUT_NAME, GuardedSession, ModelRejected, Trust
 from rtguard.serve.batching import MicroBatcher
 from rtguard.serve.errors import BadRequest, NotFound
 from rtguard.serve.metrics import Metrics
@@ -31,6 +34,7 @@ from rtguard.serve.records import RecordEncoder
 log = logging.getLogger("rtguard.serve")
 # Run and variant names a reload may ask for: one path component, no leading dot.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+TRITON_PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class ServedModel:
     version: str
     run: Path
     variant: str
+    backend: str
     session: GuardedSession
     batcher: MicroBatcher
     contract: Contract
@@ -59,7 +64,9 @@ class Repository:
         self.root = Path(run_dir).parent
         self.trust, self.config, self.metrics = trust, config, metrics
         self._lock = asyncio.Lock()
-        self.current = self._prepare(Path(run_dir), variant or chosen_variant(Path(run_dir)), "1", serving=None)
+        variant = variant or chosen_variant(Path(run_dir))
+        backend = config.serve.backend or chosen_backend(Path(run_dir), variant)
+        self.current = self._prepare(Path(run_dir), variant, backend, "1", serving=None)
         self._publish(self.current)
 
     def get(self, name: str, version: str | None = None) -> ServedModel:
@@ -74,50 +81,57 @@ class Repository:
         """Load the variant the parameters name (default: the served one again) and swap it in."""
         self.get(name)
         async with self._lock:
-            run_dir, variant = self._resolve(parameters)
+            run_dir, variant, backend = self._resolve(parameters)
             version = str(int(self.current.version) + 1)
             try:
-                candidate = await asyncio.to_thread(self._prepare, run_dir, variant, version, self.current)
+                candidate = await asyncio.to_thread(self._prepare, run_dir, variant, backend, version, self.current)
             except RtguardError as exc:
                 self.metrics.loads.labels("rejected").inc()
                 log.warning("reload rejected; still serving version %s", self.current.version,
-                            extra={"fields": {"run": run_dir.name, "variant": variant, "reason": str(exc)}})
+                            extra={"fields": {"run": run_dir.name, "variant": variant, "backend": backend, "reason": str(exc)}})
                 raise
             self.current = candidate
             self._publish(candidate)
             return candidate
 
-    def _resolve(self, parameters: dict) -> tuple[Path, str]:
-        unknown = sorted(set(parameters) - {"run", "variant"})
+    def _resolve(self, parameters: dict) -> tuple[Path, str, str]:
+        """Run, variant and backend to load: those named, else the run's selection (a new run), else the served ones."""
+        unknown = sorted(set(parameters) - {"run", "variant", "backend"})
         if unknown:
-            raise BadRequest(f"unknown load parameters {unknown}: rtguard loads a signed variant named by 'run' and 'variant'")
+            raise BadRequest(f"unknown load parameters {unknown}: rtguard loads a signed variant named by 'run' and 'variant', "
+                             "on the backend named by 'backend'")
         for key in ("run", "variant"):
             if key in parameters and not (isinstance(parameters[key], str) and _NAME.fullmatch(parameters[key])):
                 raise BadRequest(f"parameter {key!r} must be the name of a folder in the repository (letters, digits, _ . + -)")
+        if "backend" in parameters and parameters["backend"] not in SERVING_BACKENDS:
+            raise BadRequest(f"parameter 'backend' must be one of {', '.join(SERVING_BACKENDS)}")
         if "run" in parameters:
             run_dir = self.root / parameters["run"]
-            return run_dir, parameters.get("variant") or chosen_variant(run_dir)
-        return self.current.run, parameters.get("variant", self.current.variant)
+            variant = parameters.get("variant") or chosen_variant(run_dir)
+            return run_dir, variant, parameters.get("backend") or self.config.serve.backend or chosen_backend(run_dir, variant)
+        return self.current.run, parameters.get("variant", self.current.variant), parameters.get("backend", self.current.backend)
 
-    def _prepare(self, run_dir: Path, variant: str, version: str, serving: ServedModel | None) -> ServedModel:
-        """Verify and load the variant, smoke-test it and check its contract: everything before a swap."""
+    def _prepare(self, run_dir: Path, variant: str, backend: str, version: str, serving: ServedModel | None) -> ServedModel:
+        """Verify and load the variant on its backend, smoke-test it and check its contract: everything before a swap."""
         folder = RunFolder(run_dir).variant(variant)
         if not folder.is_dir():
             raise BadRequest(f"no variant {variant!r} in {run_dir}")
-        session = load_session(folder, self.trust, self.config.runtime)
+        session = load_backend_session(folder, self.trust, self.config.runtime, backend)
         _smoke_test(session)
         if serving is not None:
             _same_contract(serving.session, session)
         serve = self.config.serve
         batcher = MicroBatcher(session.run_checked, coalesce=serve.batching, window_s=serve.batch_window_ms / 1000,
                                max_rows=serve.max_batch_rows, observe=self.metrics.observe_batch)
-        contract = Contract(len(session.schema.features), len(session.schema.classes), self.config.runtime.max_batch)
-        return ServedModel(serve.model_name, version, run_dir, variant, session, batcher, contract,
+        contract = Contract(len(session.schema.features), len(session.schema.classes), self.config.runtime.max_batch,
+                            TRITON_PLATFORMS[backend])
+        return ServedModel(serve.model_name, version, run_dir, variant, backend, session, batcher, contract,
                            RecordEncoder(session.schema, self.config.runtime.max_batch))
 
     def _publish(self, model: ServedModel) -> None:
         self.metrics.serving(model.name, model.version, model.run.name, model.variant)
-        log.info("serving", extra={"fields": {"model": model.name, "version": model.version, "run": str(model.run), "variant": model.variant}})
+        log.info("serving", extra={"fields": {"model": model.name, "version": model.version, "run": str(model.run),
+                                              "variant": model.variant, "backend": model.backend}})
 
 
 def chosen_variant(run_dir: Path) -> str:
@@ -129,6 +143,14 @@ def chosen_variant(run_dir: Path) -> str:
     if not isinstance(chosen, str):
         raise BadRequest(f"no variant of {run_dir} passed its ship policy (selection.json): name the variant to serve one anyway")
     return chosen
+
+
+def chosen_backend(run_dir: Path, variant: str) -> str:
+    """The backend selection.json chose for `variant`; ONNX Runtime for any other variant or an older selection."""
+    folder = RunFolder(run_dir)
+    selection = folder.read_json(folder.selection) if folder.selection.is_file() else {}
+    backend = selection.get("backend") if selection.get("chosen") == variant else None
+    return backend if backend in SERVING_BACKENDS else "onnxruntime"
 
 
 def _smoke_test(session: GuardedSession) -> None:

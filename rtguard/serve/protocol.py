@@ -34,10 +34,11 @@ class Contract:
     n_features: int
     n_classes: int
     max_batch: int
+    platform: str = "onnxruntime_onnx"  # Triton's name for the backend serving it
 
     def metadata(self, name: str, version: str) -> dict:
         return {
-            "name": name, "versions": [version], "platform": "onnxruntime_onnx",
+            "name": name, "versions": [version], "platform": self.platform,
             "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, self.n_features]}],
             "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, self.n_classes]}],
         }
