@@ -8,10 +8,14 @@ never-seen protocol or service is itself worth an analyst's look.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from rtguard.data.schema import FeatureSchema
 from rtguard.serve.errors import BadRequest
+
+_MISSING = object()
 
 
 class RecordEncoder:
@@ -22,8 +26,8 @@ class RecordEncoder:
         self.max_records = max_records
         self._names = schema.names
         self._known = frozenset(self._names)
-        self._codes = [
-            ({value: float(code) for code, value in enumerate(f.vocabulary)}, float(f.oov_code)) if f.kind == "categorical" else None
+        self._columns = [
+            (f.name, ({value: float(code) for code, value in enumerate(f.vocabulary)}, float(f.oov_code)) if f.kind == "categorical" else None)
             for f in schema.features
         ]
 
@@ -47,23 +51,45 @@ class RecordEncoder:
             raise BadRequest(f"record {index}: " + "; ".join(
                 part for part in (f"missing {missing}" if missing else "", f"unknown fields {extra}" if extra else "") if part
             ) + f" (the model takes {self._names})")
-        unknown = []
-        for column, (name, codes) in enumerate(zip(self._names, self._codes)):
-            value = record[name]
-            if codes is not None:
-                if isinstance(value, int) and not isinstance(value, bool):
-                    value = str(value)
-                if not isinstance(value, str):
-                    raise BadRequest(f"record {index}: categorical feature {name!r} takes a string, not {type(value).__name__}")
-                vocabulary, oov = codes
-                row[column] = vocabulary.get(value, oov)
-                if row[column] == oov:
-                    unknown.append(name)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                row[column] = value
-            else:
-                raise BadRequest(f"record {index}: feature {name!r} takes a number, not {type(value).__name__}")
+        try:
+            return self.encode(record, row)
+        except BadRequest as exc:
+            raise BadRequest(f"record {index}: {exc}") from None
+
+    def encode(self, record: Mapping, row: np.ndarray) -> list[str]:
+        """One record's feature values into `row`; the features whose value was out of vocabulary.
+
+        Keys other than the feature names are not looked at, so a caller that reads flows
+        carrying more fields (an id, a label) passes them as they come.
+        """
+        unknown, values = [], []
+        for name, codes in self._columns:
+            value = record.get(name, _MISSING)
+            if codes is None:
+                if type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+                    values.append(value)
+                    continue
+                raise _refusal(name, value, "feature", "a number")
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                raise _refusal(name, value, "categorical feature", "a string")
+            vocabulary, oov = codes
+            code = vocabulary.get(value, oov)
+            if code == oov:
+                unknown.append(name)
+            values.append(code)
+        try:
+            row[:] = values  # one assignment per record: numpy's per-element assignment dominated the cost
+        except OverflowError:
+            raise BadRequest("an integer is too large for a float32 feature") from None
         return unknown
+
+
+def _refusal(name: str, value: object, what: str, takes: str) -> BadRequest:
+    if value is _MISSING:
+        return BadRequest(f"feature {name!r} is missing")
+    return BadRequest(f"{what} {name!r} takes {takes}, not {type(value).__name__}")
 
 
 def verdicts(probabilities: np.ndarray, schema: FeatureSchema, threshold: float, unknown: list[list[str]]) -> list[dict]:

@@ -1,0 +1,156 @@
+"""Flows in, one JSON verdict line per flow out: what `rtguard score` runs.
+
+Each micro-batch of lines becomes one session call: the lines are parsed and encoded
+(RecordEncoder, as the server's /score does), checked by the runtime's input guard,
+run, and their verdicts written and flushed before the next batch is read, so memory
+stays bounded by one batch whatever the length of the stream. The alert rule is the
+server's (rtguard.serve.records.verdicts at serve.alert_threshold), so a flow gets the
+same verdict here and from `rtguard serve`. A line that cannot be scored is reported
+as `line N: reason` and skipped; nothing in the input stops the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+import orjson
+
+from rtguard.errors import RtguardError
+from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputRejected
+from rtguard.serve.errors import BadRequest
+from rtguard.serve.records import RecordEncoder, verdicts
+from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine, flows_for, format_by_content
+from rtguard.stream.lines import Line
+
+INTERRUPTED, OUTPUT_CLOSED = "interrupted", "the output was closed"
+# Outputs an artifact may give beside the probabilities, copied into each flow's line when present.
+EXTRA_OUTPUTS = ("anomaly_score",)
+
+
+@dataclass
+class Summary:
+    lines: int = 0  # every line read, the header and blank lines included
+    scored: int = 0
+    skipped: int = 0
+    alerts: int = 0
+    clipped: int = 0  # values moved into the training range (runtime.out_of_range = "clip")
+    out_of_vocabulary: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None  # why the stream ended before its input did
+
+    def line(self) -> str:
+        rate = f", {self.scored / self.seconds:,.0f} flows/s" if self.seconds > 0 else ""
+        return (f"{self.lines} lines read, {self.scored} flows scored, {self.skipped} skipped, {self.alerts} alerts "
+                f"({self.out_of_vocabulary} out-of-vocabulary values, {self.clipped} clipped) in {self.seconds:.2f} s{rate}"
+                + (f" (stopped: {self.stopped})" if self.stopped else ""))
+
+
+class StreamScorer:
+    """Scores batches of numbered lines and writes a JSON line per flow (or per alert, with alerts_only).
+
+    The format (csv, jsonl) may be None: the first non-blank line then decides it.
+    """
+
+    def __init__(self, session: GuardedSession, format: str | None, threshold: float, out: BinaryIO,
+                 report: Callable[[str], None], max_line_bytes: int, id_field: str | None = None, alerts_only: bool = False):
+        self.session, self.format, self.threshold, self.id_field = session, format, threshold, id_field
+        self.out, self.report, self.max_line_bytes, self.alerts_only = out, report, max_line_bytes, alerts_only
+        self.encoder = RecordEncoder(session.schema, max_records=1)  # encode() takes one record at a time
+        self.extra = [name for name in EXTRA_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
+        self.summary = Summary()
+        self.flows: CsvFlows | JsonFlows | None = None
+
+    def score(self, batches: Iterable[list[Line]]) -> Summary:
+        """Score every batch; stops early only when interrupted or when the output is closed (noted in the summary)."""
+        started = time.perf_counter()
+        try:
+            for batch in batches:
+                self._batch(batch)
+        except KeyboardInterrupt:
+            self.summary.stopped = INTERRUPTED
+        except BrokenPipeError:  # the reader went away (`rtguard score ... | head`)
+            self.summary.stopped = OUTPUT_CLOSED
+        self.summary.seconds = time.perf_counter() - started
+        return self.summary
+
+    def _batch(self, batch: list[Line]) -> None:
+        self.summary.lines += len(batch)
+        rows = np.empty((len(batch), len(self.session.schema.features)), dtype=np.float32)
+        kept: list[tuple[int, object, list[str]]] = []  # (line number, id, out-of-vocabulary features)
+        for number, line in batch:
+            if line is None:
+                self._skip(number, f"longer than {self.max_line_bytes} bytes (the line cap)")
+                continue
+            if not line.strip():
+                continue
+            if self.flows is None:  # the first non-blank line fixes the format and, for CSV, is the header
+                self.flows = flows_for(self.format or format_by_content(line), self.session.schema, self.id_field)
+                if isinstance(self.flows, CsvFlows):
+                    self.flows.read_header(line)
+                    continue
+            try:
+                record, flow_id = self.flows.record(line)
+                kept.append((number, flow_id, self.encoder.encode(record, rows[len(kept)])))
+            except (MalformedLine, BadRequest) as exc:
+                self._skip(number, str(exc))
+        if kept:
+            self._score(rows[: len(kept)], kept)
+
+    def _score(self, rows: np.ndarray, kept: list[tuple[int, object, list[str]]]) -> None:
+        rows, kept = self._checked(rows, kept)
+        if not kept:
+            return
+        try:
+            probabilities, extra = self._run(rows)
+        except RtguardError as exc:  # the deadline, the memory cap, a failing kernel: this batch only
+            for number, _, _ in kept:
+                self._skip(number, f"not scored: {exc}")
+            return
+        results = verdicts(probabilities, self.session.schema, self.threshold, [unknown for _, _, unknown in kept])
+        lines = []
+        for index, ((number, flow_id, _), result) in enumerate(zip(kept, results)):
+            self.summary.alerts += result["alert"]
+            self.summary.out_of_vocabulary += len(result.get("out_of_vocabulary", ()))
+            if self.alerts_only and not result["alert"]:
+                continue
+            head = {"line": number} if flow_id is None else {"line": number, "id": flow_id}
+            lines.append(orjson.dumps({**head, **result, **{name: values[index] for name, values in extra.items()}}))
+        self.summary.scored += len(kept)
+        if lines:
+            self.out.write(b"\n".join(lines) + b"\n")
+            self.out.flush()
+
+    def _checked(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list]:
+        """The rows the runtime's guard lets through (repairs counted); refused lines are reported one by one."""
+        try:
+            checked, repaired = self.session.check({INPUT_NAME: rows})
+        except InputRejected:
+            return self._checked_one_by_one(rows, kept)
+        self.summary.clipped += repaired.get("clipped", 0)
+        return checked, kept
+
+    def _checked_one_by_one(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list]:
+        good_rows, good = [], []
+        for row, entry in zip(rows, kept):
+            try:
+                checked, repaired = self.session.check({INPUT_NAME: row[None]})
+            except InputRejected as exc:
+                self._skip(entry[0], str(exc).replace("the first is row 0, ", ""))
+                continue
+            self.summary.clipped += repaired.get("clipped", 0)
+            good_rows.append(checked)
+            good.append(entry)
+        return (np.concatenate(good_rows) if good_rows else rows[:0]), good
+
+    def _run(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
+        """Probabilities, and the extra outputs the artifact gives, per row."""
+        probabilities, *extra = self.session.run_checked_outputs(rows, [OUTPUT_NAME, *self.extra])
+        return probabilities, {name: values.reshape(len(rows)).tolist() for name, values in zip(self.extra, extra)}
+
+    def _skip(self, number: int, reason: str) -> None:
+        self.summary.skipped += 1
+        self.report(f"line {number}: {reason}")
