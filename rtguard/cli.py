@@ -39,6 +39,11 @@ class Labels(str, Enum):
     binary = "binary"
 
 
+class Task(str, Enum):
+    classify = "classify"
+    anomaly = "anomaly"
+
+
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables (see README); unknown keys are errors.")
 DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any labelled flow CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
 DataOption = typer.Option(None, "--data", help="Path of the data: the NSL-KDD folder, or the CSV file.")
@@ -67,10 +72,10 @@ def user_errors(command):
     return wrapper
 
 
-def _resolve_config(config: Optional[Path], dataset: Optional[Dataset], data: Optional[Path], labels: Optional[Labels],
+def _resolve_config(config: Optional[Path] | RunConfig, dataset: Optional[Dataset], data: Optional[Path], labels: Optional[Labels],
                     skip_bad_rows: Optional[bool]) -> RunConfig:
     return with_data_overrides(
-        load_config(config), dataset=dataset.value if dataset else None, path=str(data) if data else None,
+        config if isinstance(config, RunConfig) else load_config(config), dataset=dataset.value if dataset else None, path=str(data) if data else None,
         labels=labels.value if labels else None, skip_bad_rows=skip_bad_rows,
     )
 
@@ -79,10 +84,28 @@ def _show(report: dict, where: Path) -> None:
     from rtguard.report.table import rich_table
 
     console.print(rich_table(report["variants"], title=f"{report['dataset']['source']} — test split"))
+    _show_anomaly(report)
     for note in report["findings"]:
         console.print(f"• {note}", highlight=False)
     _show_selection(report["selection"])
     console.print(f"\nrun folder: [bold]{where}[/] (report.html, report.md, report.json, selection.json)")
+
+
+def _show_anomaly(report: dict) -> None:
+    """An anomaly run's detectors side by side and per attack class (nothing for a classifier run)."""
+    from rtguard.report.anomaly import anomaly_blocks
+    from rtguard.report.document import Bullets, Grid, Heading
+    from rtguard.report.table import rich_grid
+
+    title = None
+    for block in anomaly_blocks(report):
+        if isinstance(block, Heading):
+            title = block.text
+        elif isinstance(block, Grid):
+            console.print(rich_grid(block.header, block.rows, title=title))
+        elif isinstance(block, Bullets):
+            for item in block.items:
+                console.print(f"• {item}", highlight=False)
 
 
 def _show_selection(selection: dict) -> None:
@@ -116,6 +139,9 @@ def run(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
     quiet: bool = QuietOption,
     policy: Optional[Path] = PolicyOption,
+    task: Optional[Task] = typer.Option(None, "--task", help="classify (default): a supervised classifier; anomaly: detectors "
+                                        "trained on benign flows only (autoencoder, KitNET ensemble, IsolationForest), alerting at a "
+                                        "calibrated false-positive rate ([task] and [anomaly] tables)."),
 ):
     """The whole pipeline: data, train, optimize, evaluate, select, report.
 
@@ -126,12 +152,13 @@ def run(
     Examples:\n
       rtguard run\n
       rtguard run --dataset nsl-kdd --data ../shared/data/nsl-kdd --labels binary\n
-      rtguard run --dataset csv --data flows.csv --config cic.toml --out runs/cic
+      rtguard run --dataset csv --data flows.csv --config cic.toml --out runs/cic\n
+      rtguard run --task anomaly --dataset nsl-kdd --data ../shared/data/nsl-kdd
     """
     from rtguard.pipeline import run_pipeline
     from rtguard.policy import load_policy
 
-    resolved = _resolve_config(config, dataset, data, labels, skip_bad_rows)
+    resolved = _resolve_config(load_config(config, task.value if task else None), dataset, data, labels, skip_bad_rows)
     ship_policy = load_policy(policy) if policy else None  # a bad policy fails before minutes of work
     out = out or Path("runs") / f"{resolved.data.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     report = run_pipeline(resolved, out, replace=force, show_progress=not quiet,
@@ -150,26 +177,87 @@ def train(
     labels: Optional[Labels] = LabelsOption,
     skip_bad_rows: Optional[bool] = SkipBadRowsOption,
     quiet: bool = QuietOption,
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine, launched through torchrun "
+                              "(gloo on CPU, nccl on GPU; rendezvous at train.distributed.address, loopback by default)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run's latest checkpoint, after checking its recorded sha256."),
+    auto_speed: bool = typer.Option(False, "--auto-speed", help="Time a few steps of each precision / compile / thread setting "
+                                    "first and train with the fastest that keeps quality (choice and measurements in train.json)."),
 ):
     """Prepare the data (when new or when data options are given) and train the reference model.
 
     Retraining removes the run's variants and reports: they described the old weights.
+
+    Speed settings (precision, accumulation_steps, compile, threads, device) are in the [train] table.
+
+    Examples:\n
+      rtguard train runs/nightly --auto-speed\n
+      rtguard train runs/nightly --nproc 2\n
+      rtguard train runs/nightly --resume
     """
     from rtguard.data import prepare_run_data
     from rtguard.train import train_run
 
     folder = RunFolder(run_dir)
     new_settings = any(option is not None for option in (config, dataset, data, labels, skip_bad_rows))
+    if resume and new_settings:
+        raise RtguardError("--resume continues the run as it is: it takes no data or config options")
     if new_settings or not folder.config.exists():
         resolved = _resolve_config(config, dataset, data, labels, skip_bad_rows)
         folder.root.mkdir(parents=True, exist_ok=True)
         prepare_run_data(folder, resolved)
     elif not folder.splits.exists():
         prepare_run_data(folder, folder.load_config())
-    record = train_run(folder, show_progress=not quiet)
+    if nproc > 1:
+        if auto_speed:
+            raise RtguardError("--auto-speed measures one process: run it without --nproc, then set the chosen settings in [train]")
+        from rtguard.train.distributed import launch
+
+        record = launch(folder, nproc, resume=resume, show_progress=not quiet)
+    else:
+        record = train_run(folder, show_progress=not quiet, resume=resume, auto_speed=auto_speed)
+    settings, reached = record["settings"], record.get("time_to_target", {})
     console.print(
-        f"trained in {record['wall_time_s']:.1f} s ({record['epochs_run']} epochs, {record['samples_per_s']:,.0f} samples/s); "
-        f"validation macro-F1 {record['validation']['macro_f1']:.4f} -> {folder.weights}"
+        f"trained in {record['wall_time_s']:.1f} s ({record['epochs_run']} epochs, {record['samples_per_s']:,.0f} samples/s"
+        + (f", {settings['processes']} process(es), {settings['precision']}{', compiled' if settings['compile'] else ''}" if "processes" in settings else "")
+        + f"); validation macro-F1 {record['validation']['macro_f1']:.4f}"
+        + (f", target {reached['target']:.4f} reached after {reached['seconds']:.1f} s" if reached.get("seconds") is not None else "")
+        + f" -> {folder.weights}"
+    )
+    if "auto_speed" in record:
+        console.print(f"auto speed chose {record['auto_speed']['chosen']}: {record['auto_speed']['reason']}", highlight=False)
+
+
+@app.command()
+@user_errors
+def update(
+    run_dir: Path = RunArgument,
+    data: Path = typer.Option(..., "--data", help="CSV of new labelled flows: the run's feature columns and a label column "
+                              "(train.update.label_column; default data.label_column for csv runs, else `label`)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create (default: next to RUN, RUN-update-<time>)."),
+    quiet: bool = QuietOption,
+):
+    """Fine-tune the run's reference on new labelled traffic and rebuild, evaluate and select its variants.
+
+    An attack family the model never saw becomes a new class. The update fails, writing nothing, when
+    macro-F1 over the old classes on the old test split drops more than train.update.forgetting_tolerance.
+    RUN itself is never modified; the result is a new run folder with update.json (forgetting, new-class
+    recall, seconds from new data to new variants).
+
+    Examples:\n
+      rtguard update runs/nightly --data new-flows.csv\n
+      rtguard update runs/nightly --data new-flows.csv --out runs/nightly-2
+    """
+    from rtguard.train.update import update_run
+
+    source = RunFolder(run_dir)
+    out = out or source.root.parent / f"{source.root.name}-update-{datetime.now():%Y%m%d-%H%M%S}"
+    result = update_run(source, data, out, show_progress=not quiet, say=lambda stage: console.print(f"[bold cyan]==>[/] {stage}"))
+    forgetting, seconds = result["forgetting"], result["seconds"]
+    console.print(
+        f"updated -> {out}: old-class macro-F1 {forgetting['macro_f1_before']:.4f} -> {forgetting['macro_f1_after']:.4f}; "
+        + "".join(f"new class {name} recall {recall:.4f}; " for name, recall in result["new_class_recall"].items())
+        + f"{seconds['new_data_to_variants']:.1f} s from new data to new variants ({seconds['total']:.1f} s with evaluation and report)",
+        highlight=False,
     )
 
 
@@ -270,6 +358,41 @@ def compare(
     console.print(rich_grid(*metric_rows(comparison), title="metrics"))
     console.print(rich_grid(*verdict_rows(comparison), title="verdicts"))
     for line in summary(comparison):
+        console.print(line, highlight=False)
+
+
+@app.command()
+@user_errors
+def hybrid(
+    classifier_run: Path = typer.Argument(..., help="A classify run folder."),
+    anomaly_run: Path = typer.Argument(..., help="An anomaly run folder built from the same data."),
+    target_fpr: float = typer.Option(0.01, "--target-fpr", min=0.0, max=0.5, help="False-positive budget on benign validation flows, "
+                                     "given whole to each detector alone and shared by the hybrid."),
+    classifier_share: float = typer.Option(0.5, "--classifier-share", min=0.0, max=1.0, help="Share of the hybrid's budget spent by the classifier."),
+    classifier_variant: str = typer.Option("onnx-fp32", "--classifier-variant"),
+    anomaly_variant: str = typer.Option("onnx-fp32", "--anomaly-variant"),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+):
+    """Classifier + anomaly detector, alerting when either fires, vs each alone, on the attack types training never held.
+
+    Examples:\n
+      rtguard hybrid runs/nsl-classify runs/nsl-anomaly\n
+      rtguard hybrid runs/nsl-classify runs/nsl-anomaly --target-fpr 0.05 --json > hybrid.json
+    """
+    import json
+
+    from rtguard.evaluate.hybrid import DETECTORS, hybrid_lines, hybrid_runs
+    from rtguard.report.table import rich_grid
+
+    result = hybrid_runs(classifier_run, anomaly_run, target_fpr, classifier_share, classifier_variant, anomaly_variant)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    unseen = set(result["test_only"]["types"])
+    rows = [[name, "yes" if name not in unseen else "test-only", str(counts["rows"]), *(f"{counts[d]:.3f}" for d in DETECTORS)]
+            for name, counts in result["by_type"].items()]
+    console.print(rich_grid(["type", "in training", "test rows", *DETECTORS], rows, title="detection per attack type"))
+    for line in hybrid_lines(result):
         console.print(line, highlight=False)
 
 
@@ -394,6 +517,8 @@ def serve(
     tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate chain: serve HTTPS."),
     tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     batching: Optional[bool] = typer.Option(None, "--batching/--no-batching", help="Coalesce concurrent requests into one session run (default on)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Serve through onnxruntime or openvino (default: the backend selection.json chose "
+                                          "for the variant, else onnxruntime). The signature and model checks are the same for both."),
 ):
     """Serve a signed variant over the Open Inference Protocol v2 (HTTP), micro-batched and hot-reloadable.
 
@@ -405,13 +530,63 @@ def serve(
 
     Examples:\n
       rtguard serve runs/nightly --pub keys/rtguard.key.pub\n
-      rtguard serve runs/nightly --variant int8-static --pub keys/rtguard.key.pub --port 8080 --config serving.toml
+      rtguard serve runs/nightly --variant int8-static --pub keys/rtguard.key.pub --port 8080 --config serving.toml\n
+      rtguard serve runs/nightly --backend openvino --pub keys/rtguard.key.pub
     """
     from rtguard.serve import serve as run_server
 
     resolved = _override(load_config(config), "serve", host=host, port=port, api_keys_file=api_keys,
-                         tls_certfile=tls_cert, tls_keyfile=tls_key, batching=batching)
+                         tls_certfile=tls_cert, tls_keyfile=tls_key, batching=batching, backend=backend)
     run_server(run_dir, variant, resolved, _trust(pub, resolved))
+
+
+class StreamFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+@user_errors
+def score(
+    run_dir: Path = RunArgument,
+    source: str = typer.Argument("-", metavar="INPUT", help="File of flows (CSV with a header line, or JSON lines), or - for stdin."),
+    variant: Optional[str] = VariantOption,
+    pub: Optional[Path] = PubOption,
+    config: Optional[Path] = ServeConfigOption,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write the verdict lines to (default stdout)."),
+    fmt: Optional[StreamFormat] = typer.Option(None, "--format", "-f", help="Input format (default: by extension .csv / .jsonl .ndjson .json, else by the first line)."),
+    id_field: Optional[str] = typer.Option(None, "--id", help="Column (CSV) or key (JSON) copied into each output line as \"id\", to join verdicts back to flows."),
+    alerts_only: bool = typer.Option(False, "--alerts-only", help="Write only the flows that alert."),
+    batch: int = typer.Option(1024, "--batch", min=1, help="Most lines scored in one session call (capped at runtime.max_batch)."),
+    wait_ms: float = typer.Option(5.0, "--wait-ms", min=0, help="How long the first line of a batch waits for more input before the batch is scored anyway."),
+    max_line_bytes: int = typer.Option(65536, "--max-line-bytes", min=1, help="Longer lines are dropped unread and reported."),
+):
+    """Score a stream of flows with a verified variant: one JSON line per flow (alert, class, scores), flushed per batch.
+
+    Reads CSV (the first line names the columns; other columns are ignored) or JSON lines (one object keyed by feature name) from a file or stdin, in micro-batches, in bounded memory.
+
+    Alerts follow `rtguard serve`'s /score rule (serve.alert_threshold), so a flow gets the same verdict from both. Output lines carry the input line number, out-of-vocabulary categorical values and, when the model gives it, anomaly_score.
+
+    A line that cannot be scored (wrong field count, a non-number, NaN or infinity, invalid JSON, a missing feature, a line over --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there.
+
+    Exit status 2 only when the input cannot be opened, its CSV header lacks a feature, or the variant fails verification.
+
+    Examples:\n
+      rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl\n
+      tail -F flows.jsonl | rtguard score runs/nightly - --variant int8-static --pub keys/rtguard.key.pub --alerts-only
+    """
+    from rtguard.serve.models import chosen_variant
+    from rtguard.stream import INTERRUPTED, StreamOptions, score_stream
+
+    resolved = load_config(config)
+    folder = RunFolder(run_dir).variant(variant or chosen_variant(run_dir))
+    if not folder.is_dir():
+        raise RtguardError(f"no variant folder {folder}")
+    options = StreamOptions(fmt.value if fmt else None, id_field, batch, wait_ms, max_line_bytes, alerts_only)
+    summary = score_stream(folder, _trust(pub, resolved), resolved, source, str(out) if out else None, options)
+    typer.echo(summary.line(), err=True)
+    if summary.stopped == INTERRUPTED:
+        raise typer.Exit(130)
 
 
 export_app = typer.Typer(help="Hand a verified variant to a serving engine that scales past one machine.", no_args_is_help=True)

@@ -96,6 +96,44 @@ class AdversarialFinetuneConfig(AdversarialConfig):
     learning_rate: float = Field(1e-3, gt=0, description="Fine-tuning step size.")
 
 
+class AutoSpeedConfig(Section):
+    """`rtguard train --auto-speed`: time a few steps of each speed setting this machine offers, keep the fastest that keeps quality."""
+
+    enabled: bool = Field(False, description="Measure and choose before training (also `--auto-speed`).")
+    steps: int = Field(20, ge=2, description="Timed optimizer steps per candidate (after as many warm-up steps).")
+    compile: bool = Field(True, description="Also time torch.compile candidates (each compiles once: seconds to minutes on a CPU).")
+    tolerance: float = Field(
+        0.05, ge=0, description="A candidate keeps quality when its validation loss after the timed steps is within this "
+        "relative distance of fp32 eager's from the same start."
+    )
+    min_gain: float = Field(0.05, ge=0, description="A candidate replaces fp32 eager only when at least this much faster (measurement noise).")
+
+
+class DistributedConfig(Section):
+    """Data-parallel training through torchrun (`rtguard train RUN --nproc N`)."""
+
+    address: str = Field("127.0.0.1", description="Rendezvous address the processes meet at; loopback by default, so nothing listens outside this machine.")
+    port: int = Field(0, ge=0, le=65535, description="Rendezvous port; 0 picks a free one.")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto: nccl on CUDA, gloo on CPU.")
+    timeout_s: float = Field(
+        120.0, gt=0, description="A collective waiting longer (a rank crashed or hangs) fails the run with an error instead of hanging."
+    )
+
+
+class UpdateConfig(Section):
+    """`rtguard update RUN --data NEW`: fine-tune the reference on new labelled traffic, then rebuild every variant."""
+
+    epochs: int = Field(5, ge=1, description="Fine-tuning epochs on the old training rows plus the new ones (best validation epoch kept).")
+    learning_rate: float = Field(
+        2e-3, gt=0, description="Fine-tuning step size; as high as training's by default, since a new class's output starts untrained "
+        "and must be learned within these few epochs (at 5e-4 a rare new family was not learned in 5 epochs)."
+    )
+    forgetting_tolerance: float = Field(
+        0.02, ge=0, description="Largest allowed drop of macro-F1 over the old classes on the old test split; beyond it the update fails."
+    )
+    label_column: str | None = Field(None, description="Label column of the new CSV; None: data.label_column for csv runs, else \"label\".")
+
+
 class TrainConfig(Section):
     epochs: int = Field(30, ge=1, description="Upper bound; early stopping usually ends sooner.")
     batch_size: int = Field(512, ge=1)
@@ -111,6 +149,26 @@ class TrainConfig(Section):
         "networks it was faster than two even on an idle 2-core machine (2.6 vs 3.5 ms per step), and "
         "far faster on a busy one.")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto picks CUDA when present. The trained model is returned on the CPU.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Autocast precision of the forward pass (weights stay fp32); fp16 needs CUDA and uses gradient scaling. "
+        "Measure before trusting bf16 on a CPU: without native bf16 kernels it is slower (`--auto-speed` does)."
+    )
+    accumulation_steps: int = Field(
+        1, ge=1, description="Micro-batches per optimizer step: batch_size stays the effective batch, so results match "
+        "accumulation 1 up to floating-point noise while memory per step shrinks."
+    )
+    compile: bool = Field(False, description="torch.compile the training forward/backward (one-time compile cost, recorded).")
+    target_fraction: float = Field(
+        0.99, gt=0, le=1, description="Time to quality: train.json records when validation macro-F1 first reached this share "
+        "of the best value of the run (unless target_macro_f1 is set)."
+    )
+    target_macro_f1: float | None = Field(None, gt=0, le=1, description="Absolute validation macro-F1 target for time to quality.")
+    checkpoints: bool = Field(True, description="`rtguard train` writes a checkpoint (safetensors, sha256 recorded) after every epoch, "
+                              "so `--resume` can continue an interrupted run.")
+    auto_speed: AutoSpeedConfig = Field(default_factory=AutoSpeedConfig)
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig)
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
 
 
 NAMED_VARIANTS = (
@@ -121,6 +179,22 @@ NAMED_VARIANTS = (
 # -round8/-round16 rounds kept widths to multiples CPU kernels like; -unstructured zeroes weights instead.
 PRUNED_VARIANT = re.compile(r"pruned-(?P<percent>[1-9][0-9]?)(?:-(?P<kind>unstructured|round8|round16))?")
 DEFAULT_VARIANTS = ["onnx-fp32", "int8-dynamic", "int8-static", "pruned-50", "distilled-small", "qat-int8", "mixed-int8", "fp16", "adversarial"]
+# The anomaly task's own variants: the other detectors, trained on the same benign rows beside the reference.
+DETECTORS = ("autoencoder", "kitnet")
+ANOMALY_VARIANTS = (*DETECTORS, "isolation-forest")
+DEFAULT_ANOMALY_COMPRESSION = ["onnx-fp32", "int8-dynamic", "int8-static", "pruned-50", "fp16"]
+# Recipes that need a classifier, and why (rtguard/optimize/anomaly.py says it again when one is asked for).
+CLASSIFIER_ONLY = {
+    "qat-int8": "QAT fine-tunes with the classification loop and loss (train/loop.fit); a reconstruction model has neither",
+    "mixed-int8": "it keeps layers in float by their cost in macro-F1 or detection on labelled validation rows, "
+                  "which a detector trained on benign rows alone cannot use",
+    "distilled-small": "the student learns the teacher's class distribution (KL on softened logits); an anomaly score has none",
+    "adversarial": "its attack pushes attack flows toward the benign class of a labelled classifier; an anomaly "
+                   "detector's evasion is measured by evaluate, not trained against",
+}
+# pruned-<percent> prunes the dense autoencoder; a KitNET reference is refused, and left out of the defaults, because:
+KITNET_PRUNING = ("its group autoencoders are a few neurons wide, and it trains in two stages with scalings measured "
+                  "in between, which fine-tuning one reconstruction loss would not redo; prune the autoencoder detector")
 
 
 class PruningConfig(Section):
@@ -180,9 +254,10 @@ class OptimizeConfig(Section):
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in NAMED_VARIANTS and not PRUNED_VARIANT.fullmatch(n)]
+        unknown = [n for n in names if n not in (*NAMED_VARIANTS, *ANOMALY_VARIANTS) and not PRUNED_VARIANT.fullmatch(n)]
         if unknown:
-            raise ValueError(f"unknown variants {unknown}: use {', '.join(NAMED_VARIANTS)} or pruned-<1..99>[-round8|-round16|-unstructured]")
+            raise ValueError(f"unknown variants {unknown}: use {', '.join(NAMED_VARIANTS)}, pruned-<1..99>[-round8|-round16|-unstructured] "
+                             f"or, for the anomaly task, {', '.join(ANOMALY_VARIANTS)}")
         if len(set(names)) != len(names):
             raise ValueError("a variant is listed twice")
         return names
@@ -228,6 +303,16 @@ class EvaluateConfig(Section):
     throughput_batch: int = Field(1024, ge=1)
     throughput_seconds: float = Field(1.0, gt=0, description="Measuring time per variant at the throughput batch size.")
     threads: int | None = Field(None, ge=1, description="Threads for torch and ONNX Runtime; None uses all cores.")
+    backends: list[Literal["onnxruntime", "openvino", "tensorrt", "torch-eager", "torch-compile"]] | None = Field(
+        None, description="Inference backends every variant is measured on (onnxruntime, openvino, tensorrt, torch-eager, "
+        "torch-compile); None: every one installed here. A missing package is reported and skipped.")
+    backend_latency_calls: int = Field(
+        200, ge=10, description="Timed batch-1 calls per (variant, backend) pair, single-threaded (fewer than latency_calls: many pairs).")
+    backend_throughput_seconds: float = Field(
+        0.25, gt=0, description="Measuring time per (variant, backend) pair at throughput_batch, all cores.")
+    backend_tolerance: float = Field(
+        0.001, ge=0, le=1, description="Largest share of test rows a backend may classify differently from the same artifact on "
+        "ONNX Runtime (torch backends: from the PyTorch reference); beyond it the pair is flagged and never selected.")
     robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
 
 
@@ -295,6 +380,8 @@ class ServeConfig(Section):
         "rtguard", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         description="The name clients address (/v2/models/<name>); kept across hot reloads and used by `rtguard export triton`.",
     )
+    backend: Literal["onnxruntime", "openvino"] | None = Field(
+        None, description="Inference backend the variant is served through; None: the one selection.json chose (onnxruntime when it names none).")
     batching: bool = Field(True, description="Coalesce requests that arrive together into one session run.")
     batch_window_ms: float = Field(
         1.0, ge=0, le=1000, description="How long the first request of a batch waits for others (event-loop timer: whole milliseconds "
@@ -326,7 +413,53 @@ class ServeConfig(Section):
         return self
 
 
+class TaskConfig(Section):
+    """What the run builds; a table, not a top-level key, because config.toml is written as tables."""
+
+    kind: Literal["classify", "anomaly"] = Field(
+        "classify", description="classify: a supervised classifier of the attack classes; anomaly: detectors trained "
+        "on benign flows only, alerting on what they never saw (the [anomaly] section)."
+    )
+
+
+class AnomalyConfig(Section):
+    """The anomaly task (rtguard/train/anomaly.py, rtguard/optimize/anomaly.py): benign-only training, a calibrated threshold."""
+
+    detector: Literal["autoencoder", "kitnet"] = Field(
+        "autoencoder", description="The reference detector (model.safetensors): a dense autoencoder, or a KitNET-style "
+        "ensemble of small autoencoders over groups of correlated features."
+    )
+    target_fpr: float = Field(
+        0.01, gt=0, lt=0.5, description="False-positive rate the alert threshold is calibrated to, on the benign validation flows "
+        "of each variant's own scores; the threshold is a constant inside the exported graph."
+    )
+    hidden: list[int] = Field(default_factory=lambda: [32, 8], description="autoencoder: encoder widths, the last one the "
+                              "bottleneck; the decoder mirrors them.")
+    max_group_size: int = Field(
+        5, ge=2, description="kitnet: most features (after one-hot encoding) in one group's autoencoder. Measured on the default "
+        "data (20,000 benign rows): AUROC 0.85 with 5, 0.80 with 10 (KitNET's own default, for 100-odd features)."
+    )
+    kitnet_epochs: int = Field(
+        10, ge=1, description="kitnet: epochs of each stage (ensemble, then output layer); KitNET itself learns in one online "
+        "pass, and its many small layers make each epoch slow."
+    )
+    group_compression: float = Field(0.75, gt=0, le=1, description="kitnet: hidden width of a group's autoencoder as a share of its features.")
+    forest_trees: int = Field(
+        50, ge=1, description="isolation-forest: number of trees. Half scikit-learn's default: path lengths settle well before "
+        "100 trees (Liu et al., 2008), and skl2onnx's conversion time and the artifact's latency grow with each tree."
+    )
+    forest_samples: int = Field(256, ge=2, description="isolation-forest: rows drawn to grow each tree (scikit-learn's default).")
+    max_train_rows: int | None = Field(
+        20_000, ge=100, description="Benign training rows used at most (a random subset); None uses all. Normal traffic repeats "
+        "itself: on the default data the autoencoder's AUROC was 0.898 from 20,000 rows and 0.885 from all 64,800, in a third of the time."
+    )
+
+    _widths = field_validator("hidden")(_positive_widths)
+
+
 class RunConfig(Section):
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -336,12 +469,44 @@ class RunConfig(Section):
     signing: SigningConfig = Field(default_factory=SigningConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
+    @model_validator(mode="after")
+    def _variants_fit_the_task(self) -> "RunConfig":
+        """The anomaly task gets its own default variants; a recipe of the other task is an error that says why."""
+        if self.task.kind == "classify":
+            misplaced = [name for name in self.optimize.variants if name in ANOMALY_VARIANTS]
+            if misplaced:
+                raise ValueError(f"optimize.variants {misplaced} are anomaly detectors: set [task] kind = \"anomaly\"")
+            return self
+        if "variants" not in self.optimize.model_fields_set:
+            others = [name for name in ANOMALY_VARIANTS if name != self.anomaly.detector]
+            kitnet = self.anomaly.detector == "kitnet"
+            compression = [name for name in DEFAULT_ANOMALY_COMPRESSION if not (kitnet and PRUNED_VARIANT.fullmatch(name))]
+            self.optimize.variants = [*compression, *others]
+        for name in self.optimize.variants:
+            reason = CLASSIFIER_ONLY.get("pruned" if PRUNED_VARIANT.fullmatch(name) else name)
+            if reason:
+                raise ValueError(f"optimize.variants: {name} does not apply to the anomaly task: {reason}")
+            if self.anomaly.detector == "kitnet" and PRUNED_VARIANT.fullmatch(name):
+                raise ValueError(f"optimize.variants: {name} does not apply to a KitNET reference: {KITNET_PRUNING}")
+            if name == self.anomaly.detector:
+                raise ValueError(f"optimize.variants: {name} is the reference detector (anomaly.detector); its export is onnx-fp32")
+        if self.train.adversarial.method != "none":
+            raise ValueError(f"train.adversarial does not apply to the anomaly task: {CLASSIFIER_ONLY['adversarial']}")
+        return self
 
-def load_config(path: Path | None) -> RunConfig:
-    """Read a TOML file (or the defaults when path is None) into a validated RunConfig."""
-    if path is None:
+
+def load_config(path: Path | None, task: str | None = None) -> RunConfig:
+    """Read a TOML file (or the defaults when path is None) into a validated RunConfig.
+
+    `task` (the command line's --task) sets [task] kind before validation, so what the file leaves
+    at its defaults follows that task (the anomaly task's own variants) and what it sets is checked against it.
+    """
+    raw = {} if path is None else read_toml(path, "config", ConfigError)
+    if task is not None:
+        raw["task"] = (raw["task"] if isinstance(raw.get("task"), dict) else {}) | {"kind": task}
+    if path is None and task is None:
         return RunConfig()
-    return validate_config(read_toml(path, "config", ConfigError), source=str(path))
+    return validate_config(raw, source=str(path) if path is not None else "--task")
 
 
 def read_toml(path: Path, what: str, error: type[Exception]) -> dict:

@@ -37,11 +37,26 @@ def prepare_run_data(run: RunFolder, config: RunConfig) -> dict:
 
     Nothing is written unless the whole data set was read and validated.
     """
-    schema, splits, summary = prepare(load_frames(config.data), config.data)
+    frames = load_frames(config.data)
+    schema, splits, summary = prepare(frames, config.data)
+    record = asdict(summary)
+    if config.task.kind == "anomaly":  # benign-only training; the attack classes kept beside the splits
+        from rtguard.data.anomaly import to_anomaly
+
+        schema, splits, attacks, dropped = to_anomaly(frames, schema, splits)
+        record["anomaly"] = attacks.summary(dropped)
+        record["rows"]["train"] = int(len(splits.x_train))
     run.invalidate_after("data")
     run.save_config(config)
     run.splits.parent.mkdir(parents=True, exist_ok=True)
     splits.save(run.splits)
+    if config.task.kind == "anomaly":
+        attacks.save(anomaly_labels_path(run))
     schema.save(run.schema)
-    write_json(run.data_summary, asdict(summary))
-    return asdict(summary)
+    write_json(run.data_summary, record)
+    return record
+
+
+def anomaly_labels_path(run: RunFolder):
+    """Where an anomaly run keeps the original attack classes and types of its validation and test rows."""
+    return run.splits.parent / "attack_labels.npz"

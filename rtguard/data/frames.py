@@ -29,3 +29,7 @@ class LabelledFrames:
     kinds: dict[str, str] = field(default_factory=dict)
     # What the loader had to skip or fix, reported in the data summary.
     counts: dict[str, int] = field(default_factory=dict)
+    # Finer labels than the classes where the source has them (NSL-KDD attack names), aligned with
+    # train and test: the anomaly task reports detection per type, training-only vs test-only.
+    train_types: pd.Series | None = None
+    test_types: pd.Series | None = None

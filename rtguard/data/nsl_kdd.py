@@ -62,13 +62,14 @@ def load_nsl_kdd(path: Path, skip_bad_rows: bool = False) -> LabelledFrames:
     if train_file is None or test_file is None:
         present = sorted(p.name for p in folder.iterdir())[:20]
         raise DataError(f"nsl-kdd: {folder} lacks {_expected()}; it holds {present}")
-    train, train_labels, train_counts = _read(train_file, skip_bad_rows)
-    test, test_labels, test_counts = _read(test_file, skip_bad_rows)
+    train, train_labels, train_types, train_counts = _read(train_file, skip_bad_rows)
+    test, test_labels, test_types, test_counts = _read(test_file, skip_bad_rows)
     return LabelledFrames(
         train=train, train_labels=train_labels, test=test, test_labels=test_labels,
         categorical=list(CATEGORICAL), classes=list(CLASSES), benign=BENIGN,
         source=f"NSL-KDD {train_file} + {test_file.name}", kinds=dict(KINDS),
         counts={key: train_counts.get(key, 0) + test_counts.get(key, 0) for key in train_counts | test_counts},
+        train_types=train_types, test_types=test_types,
     )
 
 
@@ -80,7 +81,8 @@ def _first_present(folder: Path, names: tuple[str, ...]) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
-def _read(path: Path, skip_bad_rows: bool) -> tuple[pd.DataFrame, pd.Series, dict[str, int]]:
+def _read(path: Path, skip_bad_rows: bool) -> tuple[pd.DataFrame, pd.Series, pd.Series, dict[str, int]]:
+    """Features, family labels, attack names (`normal` for benign) and the reader's counts."""
     frame, counts = read_table(path, names=COLUMNS, text_columns=[*CATEGORICAL, "label"], skip_bad_rows=skip_bad_rows)
     names = frame["label"].str.strip()
     labels = names.map(CLASS_OF)
@@ -93,4 +95,4 @@ def _read(path: Path, skip_bad_rows: bool) -> tuple[pd.DataFrame, pd.Series, dic
             "NSL-KDD labels are 'normal' or one of the attack names this loader maps to DoS/Probe/R2L/U2R"
         )
     features = frame[FEATURES].reset_index(drop=True)
-    return features, labels.reset_index(drop=True).rename("label"), counts
+    return features, labels.reset_index(drop=True).rename("label"), names.reset_index(drop=True).rename("type"), counts

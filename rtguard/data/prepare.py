@@ -86,6 +86,23 @@ def prepare(frames: LabelledFrames, config: DataConfig) -> tuple[FeatureSchema, 
     return schema, splits, summary
 
 
+def prepare_new_rows(frame: pd.DataFrame, labels: pd.Series, schema: FeatureSchema, fills: dict[str, float],
+                     config: DataConfig, source: str) -> tuple[Splits, DataSummary]:
+    """New labelled rows for a model update, encoded with an existing schema (its vocabularies; `fills` for
+    NaN/inf) and split into train/val/test as `prepare` splits. `schema.classes` must name every label."""
+    summary = DataSummary(source=source)
+    codes = _label_codes(labels, schema)
+    rng = np.random.default_rng(config.seed)
+    kept, test_idx = _stratified_split(codes, config.test_fraction, rng)
+    fit_pos, val_pos = _stratified_split(codes[kept], config.val_fraction, rng)
+    features = _encode(frame, schema, fills, config, summary)
+    parts = {"train": kept[fit_pos], "val": kept[val_pos], "test": test_idx}
+    for split, rows in parts.items():
+        summary.rows[split] = len(rows)
+        summary.class_counts[split] = {c: int((codes[rows] == i).sum()) for i, c in enumerate(schema.classes)}
+    return Splits(*(array for rows in parts.values() for array in (features[rows], codes[rows]))), summary
+
+
 def _to_binary(frames: LabelledFrames) -> LabelledFrames:
     def fold(labels: pd.Series | None) -> pd.Series | None:
         if labels is None:
@@ -97,6 +114,7 @@ def _to_binary(frames: LabelledFrames) -> LabelledFrames:
         test=frames.test, test_labels=fold(frames.test_labels),
         categorical=frames.categorical, classes=[frames.benign, BINARY_ATTACK],
         benign=frames.benign, source=frames.source, kinds=frames.kinds, counts=frames.counts,
+        train_types=frames.train_types, test_types=frames.test_types,
     )
 
 

@@ -1,4 +1,8 @@
-"""Evaluate stage: every variant and the PyTorch baseline, same test split, same process."""
+"""Evaluate stage: every variant and the PyTorch baseline, same test split, same process.
+
+metrics.json per variant: the variant on ONNX Runtime by the full protocol (key "backend"),
+and under "backends" every available backend by the shared protocol of rtguard/evaluate/backends.py.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from rich.progress import Progress
 
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.evaluate.backends import measure_backends
 from rtguard.evaluate.predictors import Predictor, onnx_predictor, predict_in_chunks, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.robustness import robustness_metrics
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.errors import RtguardError
-from rtguard.evaluate.speed import ROUNDS, SWEEP_BATCHES, measure_latency, measure_throughput
+from rtguard.evaluate.speed import measure_speed
 from rtguard.models import load_model
 from rtguard.runfolder import RunFolder, write_json
 
@@ -25,6 +30,9 @@ BASELINE = "torch-fp32"
 def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     """Measure quality, robustness, speed and footprint; write metrics.json per variant (baseline/ for torch)."""
     config = run.load_config()
+    if config.task.kind == "anomaly":  # detectors: scores and alerts, not classes
+        from rtguard.evaluate.anomaly import evaluate_anomaly_run
+        return evaluate_anomaly_run(run, show_progress)
     settings = config.evaluate
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
@@ -47,11 +55,12 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
         for predictor in predictors:
             probabilities[predictor.name] = predict_in_chunks(predictor, splits.x_test)
             progress.advance(quality_task)
-        latency_task = progress.add_task(f"latency, batch 1 ({settings.latency_calls} calls each)", total=ROUNDS)
-        latency = measure_latency(predictors, splits.x_test, settings.latency_calls, settings.warmup_calls, lambda: progress.advance(latency_task))
-        batches = sorted({*SWEEP_BATCHES, settings.throughput_batch})
-        throughput_task = progress.add_task(f"throughput, batches {', '.join(map(str, batches))}", total=ROUNDS)
-        throughput = measure_throughput(predictors, splits.x_test, batches, settings.throughput_seconds, lambda: progress.advance(throughput_task))
+        speed = measure_speed(predictors, splits.x_test, settings, progress)
+        backends_task = progress.add_task("every variant on every backend (load, quality, latency, throughput)", total=4)
+        backends = measure_backends({name: run.variant(name) / "model.onnx" for name in names},
+                                    lambda: load_model(schema, config.model, run.weights), run.weights, splits.x_test, splits.y_test,
+                                    schema, probabilities, settings, config.runtime, threads, lambda: progress.advance(backends_task))
+        torch.set_num_threads(threads)  # the torch backends' single-thread turns may have left it at 1
         # Attacks last: speed is measured before their libraries' thread pools and caches
         # can disturb it.
         robustness = {}
@@ -63,27 +72,20 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     baseline = probabilities[BASELINE]
     results = {}
     for predictor in predictors:
-        results[predictor.name] = _metrics(predictor, probabilities[predictor.name], baseline, splits.y_test, schema, latency,
-                                           throughput[predictor.name], settings.throughput_batch) | robustness.get(predictor.name, {})
+        results[predictor.name] = (_metrics(predictor, probabilities[predictor.name], baseline, splits.y_test, schema)
+                                   | speed[predictor.name] | robustness.get(predictor.name, {}))
+        results[predictor.name]["backends"] = backends.get(predictor.name, {})
         path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"
         write_json(path, results[predictor.name])
     return results
 
 
-def _metrics(predictor: Predictor, probabilities: np.ndarray, baseline: np.ndarray, y_test: np.ndarray,
-             schema: FeatureSchema, latency: dict, by_batch: dict[int, float], batch: int) -> dict:
+def _metrics(predictor: Predictor, probabilities: np.ndarray, baseline: np.ndarray, y_test: np.ndarray, schema: FeatureSchema) -> dict:
     predicted = probabilities.argmax(axis=1)
     return {
         **quality_metrics(y_test, predicted, schema.classes, schema.benign_index),
-        **latency[predictor.name],
-        "throughput_per_s": by_batch[batch],
-        "throughput_batch": batch,
-        "throughput_by_batch": {str(size): rate for size, rate in by_batch.items()},
-        "file_bytes": predictor.file_bytes,
-        "load_seconds": predictor.load_seconds,
         "agreement": float((predicted == baseline.argmax(axis=1)).mean()),
         "max_abs_prob_diff": float(np.abs(probabilities - baseline).max()),
         "test_rows": int(len(y_test)),
-        "runtime": predictor.runtime,
+        "backend": predictor.backend,
     }
-

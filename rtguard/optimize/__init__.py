@@ -47,8 +47,16 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
     config = run.load_config()
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
-    model = load_model(schema, config.model, run.weights)
-    context = pass_context(config, schema, splits, model)
+    anomaly = config.task.kind == "anomaly"
+    if anomaly:  # detectors trained on benign rows: their own model, calibration rows and recipes (optimize/anomaly.py)
+        from rtguard.models.autoencoder import load_detector
+        from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
+
+        model = load_detector(schema, config.anomaly, run.weights)
+        context = with_validation_calibration(pass_context(config, schema, splits, model), config.optimize.calibration_samples, config.data.seed)
+    else:
+        model = load_model(schema, config.model, run.weights)
+        context = pass_context(config, schema, splits, model)
 
     run.invalidate_after("optimize")
     records, failed = {}, []
@@ -59,7 +67,8 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
         for name in settings.variants:
             on_variant(name)
             try:
-                records[name] = build_variant(name, recipe(name, settings), variants / name, context, reference,
+                chosen = anomaly_recipe(name, config) if anomaly else recipe(name, settings)
+                records[name] = build_variant(name, chosen, variants / name, context, reference,
                                               settings.opset, settings.parity_tolerance)
             except Exception as exc:  # noqa: BLE001  one recipe's failure, even a library's, must not cost the others
                 shutil.rmtree(variants / name, ignore_errors=True)

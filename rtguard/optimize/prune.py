@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -16,7 +16,17 @@ from rtguard.train.loop import cross_entropy, fit
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
-class StructuredPruning(PruningConfig, ModelPass):
+class FineTuning(PruningConfig, ModelPass):
+    """What fine-tuning after pruning minimizes: the reference's own objective (the anomaly recipes set reconstruction)."""
+
+    objective: Literal["cross-entropy", "reconstruction"] = Field(
+        "cross-entropy", description="cross-entropy: the classifier's training loop and loss; reconstruction: an anomaly "
+        "detector's reconstruction error on benign training rows (rtguard/train/anomaly.py).")
+    benign_rows: int | None = Field(None, ge=1, description="reconstruction: benign training rows used at most (anomaly.max_train_rows), "
+                                    "the subset the detector was trained on; None uses all.")
+
+
+class StructuredPruning(FineTuning):
     """Torch-Pruning's DependencyGraph removes the least important (L2) neurons/channels, then fine-tunes.
 
     The graph couples what must shrink together (a layer's outputs and the next
@@ -33,6 +43,7 @@ class StructuredPruning(PruningConfig, ModelPass):
 
         names = {module: name for name, module in model.named_modules()}
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.from_numpy(context.splits.x_train[:8]))
+        # Never pruned: a classifier's logits, or an autoencoder's reconstruction (as wide as its input).
         head = [m for m in model.body.modules() if isinstance(m, nn.Linear)][-1]
 
         def groups():
@@ -59,7 +70,7 @@ class StructuredPruning(PruningConfig, ModelPass):
         return kept
 
 
-class UnstructuredPruning(PruningConfig, ModelPass):
+class UnstructuredPruning(FineTuning):
     """torch.nn.utils.prune: the smallest-magnitude weights of every layer zeroed, fine-tuned under the mask, made permanent.
 
     For contrast: the zeros stay in dense tensors, so the ONNX file and ORT's dense
@@ -91,9 +102,14 @@ class UnstructuredPruning(PruningConfig, ModelPass):
         }
 
 
-def _fine_tune(model: nn.Module, context: PassContext, settings: PruningConfig) -> dict:
-    """Recover what pruning cost, with the reference's loss, at a smaller step."""
+def _fine_tune(model: nn.Module, context: PassContext, settings: FineTuning) -> dict:
+    """Recover what pruning cost with the reference's own loss: a classifier's cross-entropy, or a detector's reconstruction error."""
     torch.manual_seed(context.train_config.seed)
+    if settings.objective == "reconstruction":
+        from rtguard.train.anomaly import fine_tune_detector
+
+        return fine_tune_detector(model, context.splits, context.train_config, settings.benign_rows,
+                                  epochs=settings.finetune_epochs, learning_rate=settings.learning_rate)
     objective = cross_entropy(context.splits.y_train, len(context.schema.classes), context.train_config.class_weighting)
     record = fit(model, context.schema, context.splits, context.train_config, objective,
                  epochs=settings.finetune_epochs, learning_rate=settings.learning_rate)

@@ -18,7 +18,8 @@ from rtguard.report.security import measured, security_deltas
 from rtguard.runfolder import RunFolder, write_json, write_text
 from rtguard.select import select_run
 
-VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "numpy", "pandas", "pydantic", "matplotlib")
+VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "openvino", "scikit-learn", "skl2onnx", "adversarial-robustness-toolbox",
+                      "torch-pruning", "numpy", "pandas", "pydantic", "matplotlib")
 
 
 def report_run(run: RunFolder, name: str | None = None, selection: dict | None = None) -> dict:

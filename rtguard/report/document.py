@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtguard.report.backends import backend_notes, latency_grid, throughput_grid
+from rtguard.report.backends import measured as backends_measured
 from rtguard.report.checklist import checklist_header, checklist_rows
 from rtguard.report.security import measured, security_header, security_notes, security_rows
 from rtguard.report.table import table_header, table_rows
+from rtguard.report.tradeoff import tradeoff_lines
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,11 @@ def build_document(report: dict) -> list:
         Heading("Variants on the test split"),
         Grid(table_header(variants), table_rows(variants)),
         Paragraph("Speed is measured in this run, on this machine, variants taking turns; ratios matter more than absolute values."),
+        Heading("Training cost vs speed"),
+        Bullets(tradeoff_lines(variants, selection["reference"])),
+        *_backends(report),
         *_security(report),
+        *_anomaly(report),
         Heading("Plots"),
         Figures(report["plots"]),
         Heading("Findings"),
@@ -69,6 +76,21 @@ def build_document(report: dict) -> list:
     ]
 
 
+def _backends(report: dict) -> list:
+    """Every variant on every backend (one protocol); nothing for a run evaluated before backends were measured."""
+    variants, selection = report["variants"], report["selection"]
+    if not backends_measured(variants):
+        return []
+    chosen = (selection["chosen"], selection["backend"]) if selection.get("backend") else None
+    batch = next((m["throughput_batch"] for v in variants for m in v["metrics"].get("backends", {}).values() if "throughput_batch" in m), "?")
+    return [Heading("Variants x backends"),
+            Paragraph("Batch 1, one thread: p50 ms (p99 ms). The same protocol for every pair, fewer calls than the table above."),
+            Grid(*latency_grid(variants, chosen)),
+            Paragraph(f"Batch {batch}, all cores: rows/s."),
+            Grid(*throughput_grid(variants, chosen)),
+            Bullets(backend_notes(variants, selection))]
+
+
 def _security(report: dict) -> list:
     """Robustness beside speed, with what the numbers rest on; nothing when the run did not measure it."""
     variants, reference = report["variants"], report["selection"]["reference"]
@@ -76,6 +98,13 @@ def _security(report: dict) -> list:
         return []
     return [Heading("Robustness vs speed"), Grid(security_header(variants, reference), security_rows(variants, reference)),
             Bullets(security_notes(variants, reference))]
+
+
+def _anomaly(report: dict) -> list:
+    """Detectors side by side and detection per attack class and type; nothing for a classifier run."""
+    from rtguard.report.anomaly import anomaly_blocks  # it builds on this module's blocks
+
+    return anomaly_blocks(report)
 
 
 def _setup(report: dict) -> list[str]:

@@ -23,6 +23,13 @@ from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.ops import DEFAULT_DOMAINS, allowed_ops
 
 
+# scikit-learn's IsolationForest as skl2onnx converts it (rtguard/optimize/anomaly_forest.py): the trees and their
+# leaf lookups in ONNX's own ML domain, which ONNX Runtime implements without any custom-op library, and the
+# default-domain Sum of the trees' path lengths.
+FOREST_ML_OPS = frozenset({("ai.onnx.ml", "TreeEnsembleRegressor"), ("ai.onnx.ml", "LabelEncoder")})
+FOREST_OPS = frozenset({"Sum"})
+
+
 def validate_model(path: Path, settings: RuntimeConfig) -> None:
     """Raise ModelRejected (or UnsafeFileError) unless the model may be handed to ONNX Runtime."""
     path = Path(path)
@@ -34,7 +41,7 @@ def validate_model(path: Path, settings: RuntimeConfig) -> None:
     check_regular(path, info, max_bytes)
     model = _parse(path)
     _check_versions(path, model, settings)
-    _check_operators(path, model, allowed_ops(settings.extra_ops))
+    _check_operators(path, model, allowed_ops(settings.extra_ops) | FOREST_OPS)
     _check_external_data(path, model, max_bytes - info.st_size)
     try:
         onnx.checker.check_model(str(path), full_check=True, check_custom_domain=True)
@@ -76,13 +83,14 @@ def _check_operators(path: Path, model: ModelProto, allowed: frozenset[str]) -> 
     for graph in _graphs(model.graph):
         for node in graph.node:
             if node.domain not in DEFAULT_DOMAINS:
-                custom.add(f"{node.domain}::{node.op_type}")
+                if (node.domain, node.op_type) not in FOREST_ML_OPS:
+                    custom.add(f"{node.domain}::{node.op_type}")
             elif node.op_type not in allowed:
                 unlisted.add(node.op_type)
     if custom:
         raise ModelRejected(
             f"{path} uses custom-domain operators ({', '.join(sorted(custom))}): rtguard never registers "
-            "custom-op libraries and loads only default-domain ONNX operators"
+            "custom-op libraries and loads only default-domain ONNX operators (and the ai.onnx.ml trees of an IsolationForest)"
         )
     if unlisted:
         raise ModelRejected(

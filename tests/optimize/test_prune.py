@@ -59,6 +59,8 @@ def test_unstructured_pruning_zeroes_weights_without_removing_them(tiny_context)
 def test_pruned_variant_exports_and_runs_in_onnx_runtime(build, tiny_context):
     record, path = build("pruned-50", pruning={"finetune_epochs": 1})
     assert record["params"] < parameter_counts(tiny_context.reference)["params"]
+    pruning = record["recipe"][0]
+    assert pruning["config"]["objective"] == "cross-entropy" and "validation_macro_f1" in pruning["chosen"]  # the classifier's loop
     assert record["cost"]["train_seconds"] > 0 and record["cost"]["produce_seconds"] > record["cost"]["train_seconds"]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = np.ascontiguousarray(tiny_context.splits.x_test[:5])

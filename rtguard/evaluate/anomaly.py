@@ -1,0 +1,217 @@
+"""Evaluate stage of the anomaly task: every detector's own alerts, on the same test split.
+
+Quality comes from each artifact's `anomaly_score` and `alert` outputs (the threshold
+inside the graph), so the alert measured is the alert served. detection_rate and
+false_positive_rate keep their meaning (attack flows alerted, benign flows alerted) and
+sit beside AUROC and detection per attack class and per attack type, types absent from
+the training data included. Speed is measured as for classifiers (evaluate/speed.py).
+Evasion: the attacker lowers its own flows' anomaly score with FGSM/PGD on the reference
+detector's gradients, inside the same threat model, and the crafted flows are sent to
+every variant.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from rtguard.config import RunConfig
+from rtguard.data.anomaly import CLASSES, AttackLabels
+from rtguard.data.prepare import Splits
+from rtguard.data.schema import FeatureSchema
+from rtguard.errors import RtguardError
+from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
+from rtguard.evaluate.quality import quality_metrics
+from rtguard.evaluate.speed import measure_speed
+from rtguard.evaluate.threat_model import threat_model
+from rtguard.runfolder import RunFolder, write_json
+
+BASELINE = "torch-fp32"
+SCORE_OUTPUT, ALERT_OUTPUT = "anomaly_score", "alert"
+CHUNK = 8192
+
+
+def calibrate_threshold(benign_scores: np.ndarray, target_fpr: float) -> float:
+    """The smallest float32 threshold at which at most `target_fpr` of these benign flows alert (score >= threshold).
+
+    Just above the (k+1)-th highest score, k = floor(target_fpr * n): exactly the k highest alert
+    (fewer on ties), so the validation FPR never exceeds the target.
+    """
+    if len(benign_scores) == 0:
+        raise RtguardError("no benign validation flows to calibrate the alert threshold on")
+    return threshold_allowing(benign_scores, int(np.floor(target_fpr * len(benign_scores))))
+
+
+def threshold_allowing(scores: np.ndarray, alerts: int) -> float:
+    """The smallest float32 threshold at which at most `alerts` of `scores` reach it (inf when there are none)."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float32))[::-1]
+    if alerts >= len(ordered):
+        return float(np.nextafter(ordered[-1], np.float32(-np.inf))) if len(ordered) else float("-inf")
+    return float(np.nextafter(ordered[max(alerts, 0)], np.float32(np.inf)))
+
+
+def decision_metrics(y_binary: np.ndarray, alerts: np.ndarray) -> dict:
+    """accuracy, macro-F1, detection rate and FPR of the alert decisions (classes benign, anomaly)."""
+    return quality_metrics(np.asarray(y_binary, dtype=np.int64), np.asarray(alerts, dtype=np.int64), list(CLASSES), 0)
+
+
+def auroc(y_binary: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve of the raw score: the threshold-free ranking quality."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y_binary)) < 2:
+        return None
+    return float(roc_auc_score(y_binary, np.nan_to_num(scores.astype(np.float64), posinf=np.finfo(np.float64).max)))
+
+
+def detection_by_label(alerts: np.ndarray, codes: np.ndarray, names: list[str], skip: set[str]) -> dict[str, dict]:
+    """{label: {rows, detected, rate}} for every label present among `codes`, except `skip` (benign)."""
+    result = {}
+    for code, name in enumerate(names):
+        rows = codes == code
+        if name in skip or not rows.any():
+            continue
+        detected = int(alerts[rows].sum())
+        result[name] = {"rows": int(rows.sum()), "detected": detected, "rate": detected / int(rows.sum())}
+    return result
+
+
+@dataclass
+class Scorer:
+    """Scores and alerts of one detector for raw rows."""
+
+    name: str
+    score: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    threshold: float
+
+    def in_chunks(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [self.score(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]).astype(bool)
+
+
+def torch_scorer(model, threshold: float) -> Scorer:
+    @torch.inference_mode()
+    def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = model.score(torch.from_numpy(rows)).numpy().astype(np.float32)
+        return values, values >= np.float32(threshold)
+
+    return Scorer(BASELINE, score, threshold)
+
+
+def onnx_scorer(name: str, session, threshold: float) -> Scorer:
+    from rtguard.runtime.session import INPUT_NAME
+
+    def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, alerts = session.run([SCORE_OUTPUT, ALERT_OUTPUT], {INPUT_NAME: rows})
+        return values, alerts
+
+    return Scorer(name, score, threshold)
+
+
+def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
+    """Quality, evasion and speed of the reference detector and every variant; metrics.json per variant."""
+    from rtguard.data import anomaly_labels_path
+    from rtguard.models.autoencoder import load_detector
+    from rtguard.optimize.anomaly_head import graph_threshold
+    from rtguard.runtime.session import create_session
+    from rtguard.train.anomaly import detector_scores
+
+    config = run.load_config()
+    settings = config.evaluate
+    schema = FeatureSchema.load(run.schema)
+    splits = Splits.load(run.splits)
+    labels = AttackLabels.load(run.require(anomaly_labels_path(run), "run the data stage with [task] kind = \"anomaly\""))
+    names = run.variant_names()
+    if not names:
+        raise RtguardError(f"{run.variants} holds no variants: run `rtguard optimize {run.root}` first")
+    threads = settings.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    threat = threat_model(schema, config.data.dataset, settings.robustness.mutable) if settings.robustness.enabled else None
+
+    reference = load_detector(schema, config.anomaly, run.weights)
+    benign_val = splits.x_val[splits.y_val == 0]
+    scorers = [torch_scorer(reference, calibrate_threshold(detector_scores(reference, benign_val), config.anomaly.target_fpr))]
+    runtime = config.runtime.model_copy(update={"threads": threads})
+    for name in names:
+        path = run.variant(name) / "model.onnx"
+        scorers.append(onnx_scorer(name, create_session(path, runtime), graph_threshold(path)))
+    predictors = [torch_predictor(lambda: load_detector(schema, config.anomaly, run.weights), run.weights, threads)]
+    predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
+    run.invalidate_after("evaluate")
+
+    with Progress(disable=not show_progress) as progress:
+        task = progress.add_task("anomaly scores on the test split", total=len(scorers))
+        outputs = {}
+        for scorer in scorers:
+            outputs[scorer.name] = scorer.in_chunks(splits.x_test)
+            progress.advance(task)
+        speed = measure_speed(predictors, splits.x_test, settings, progress)
+        evasion = {}
+        if threat is not None:
+            progress.add_task("evasion: FGSM/PGD lowering the anomaly score", total=None)
+            evasion = evasion_rates(reference, scorers, threat, splits, config)
+
+    baseline_alerts = outputs[BASELINE][1]
+    results = {}
+    for scorer, predictor in zip(scorers, predictors):
+        scores, alerts = outputs[scorer.name]
+        results[scorer.name] = {
+            **detection_metrics(scores, alerts, splits.y_test, labels, scorer.threshold, config.anomaly.target_fpr),
+            **speed[predictor.name],
+            "agreement": float((alerts == baseline_alerts).mean()),
+            "test_rows": int(len(splits.y_test)),
+            **({"evasion_rate": evasion[scorer.name]} if evasion else {}),
+        }
+        path = run.baseline_metrics if scorer.name == BASELINE else run.variant(scorer.name) / "metrics.json"
+        write_json(path, results[scorer.name])
+    return results
+
+
+def detection_metrics(scores: np.ndarray, alerts: np.ndarray, y_test: np.ndarray, labels: AttackLabels,
+                      threshold: float, target_fpr: float) -> dict:
+    """The alert decisions' quality, and under `anomaly` what only a detector has: AUROC, per class and per type."""
+    benign = y_test == 0
+    benign_classes = {labels.classes[code] for code in np.unique(labels.test_class[benign])}
+    benign_types = {labels.types[code] for code in np.unique(labels.test_type[benign])}
+    return {
+        **decision_metrics(y_test, alerts),
+        "anomaly": {
+            "threshold": threshold,
+            "target_fpr": target_fpr,
+            "auroc": auroc(y_test, scores),
+            "detection_by_class": detection_by_label(alerts, labels.test_class, labels.classes, benign_classes),
+            "detection_by_type": detection_by_label(alerts, labels.test_type, labels.types, benign_types),
+            "types_in_training": labels.types_in_training,
+        },
+    }
+
+
+def evasion_rates(reference, scorers: list[Scorer], threat, splits: Splits, config: RunConfig) -> dict[str, dict]:
+    """{variant: {attack: {ε: share of the attack flows it alerted on that no longer alert once crafted}}}."""
+    from rtguard.evaluate.attacks import whitebox_rows
+
+    settings = config.evaluate.robustness
+    attacks = np.flatnonzero(splits.y_test == 1)
+    if len(attacks) == 0:
+        return {}
+    chosen = np.sort(np.random.default_rng(settings.seed).choice(attacks, min(settings.attack_flows, len(attacks)), replace=False))
+    rows = splits.x_test[chosen]
+    with torch.enable_grad():
+        crafted = whitebox_rows(reference, threat, rows, 0, len(CLASSES), settings.epsilons, settings.pgd_steps)
+    rates: dict[str, dict] = {}
+    for scorer in scorers:
+        alerted = scorer.in_chunks(rows)[1]
+        rates[scorer.name] = {
+            attack: {str(eps): _evaded(alerted, scorer.in_chunks(moved)[1]) for eps, moved in by_eps.items()}
+            for attack, by_eps in crafted.items()
+        }
+    return rates
+
+
+def _evaded(before: np.ndarray, after: np.ndarray) -> float | None:
+    return float((~after[before]).mean()) if before.any() else None

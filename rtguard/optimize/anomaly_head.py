@@ -1,0 +1,131 @@
+"""The anomaly artifact's head: the calibrated threshold inside the graph, so the served alert is the evaluated one.
+
+Every anomaly variant ends with this pass. It finds the detector's score in the graph
+(an `anomaly_score` output, or the ratio p1/p0 of the two-class softmax that the
+detectors' export produces: softmax(±½ log s) = [1/(1+s), s/(1+s)]), runs the
+variant as built (INT8, FP16, ...) on the benign validation flows, sets the threshold
+at the target false-positive rate of *its own* scores, and appends:
+
+    anomaly_score [batch]     the score
+    alert         [batch]     score >= threshold (bool)
+    probabilities [batch, 2]  [1 - p, p], p = sigmoid(SHARPNESS * (log score - log threshold)),
+                              so p = 0.5 exactly at the threshold and runtime/serving code
+                              that reads class probabilities (benign, anomaly) works unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from pydantic import Field
+
+from rtguard.errors import RtguardError
+from rtguard.evaluate.anomaly import ALERT_OUTPUT, SCORE_OUTPUT, calibrate_threshold
+from rtguard.optimize.passes import OnnxPass, PassContext
+from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME
+
+THRESHOLD = "anomaly_threshold"
+LOG_THRESHOLD = "anomaly_log_threshold"
+# p moves from 0.27 to 0.73 as the score goes from 0.78x to 1.28x the threshold: a readable
+# confidence near the decision, saturating for flows far from it.
+SHARPNESS = 4.0
+DETECTOR_ODDS = "detector_odds"
+
+
+class CalibratedThreshold(OnnxPass):
+    """Threshold at the target FPR of this variant's scores on benign validation flows, appended to the graph."""
+
+    name: ClassVar[str] = "calibrated-threshold"
+    target_fpr: float = Field(gt=0, lt=0.5, description="Share of benign validation flows allowed to alert.")
+
+    def run(self, source: Path, target: Path, context: PassContext) -> dict:
+        model = with_score_output(onnx.load(str(source)))
+        benign = context.splits.x_val[context.splits.y_val == 0]
+        scores = run_scores(model, benign)
+        threshold = calibrate_threshold(scores, self.target_fpr)
+        onnx.save(with_threshold(model, threshold), str(target))
+        return {"threshold": threshold, "target_fpr": self.target_fpr, "benign_validation_rows": int(len(benign)),
+                "validation_fpr": float((scores >= np.float32(threshold)).mean()), "sharpness": SHARPNESS}
+
+
+def with_score_output(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with one output, `anomaly_score` [batch]: as it is, or derived from the detector's softmax."""
+    outputs = [output.name for output in model.graph.output]
+    if SCORE_OUTPUT in outputs:
+        return _keep_outputs(model, [SCORE_OUTPUT])
+    if outputs != [OUTPUT_NAME]:
+        raise RtguardError(f"an anomaly detector graph must output {SCORE_OUTPUT!r} or the two-class {OUTPUT_NAME!r}; it outputs {outputs}")
+    _rename_tensor(model.graph, OUTPUT_NAME, DETECTOR_ODDS)
+    model.graph.initializer.extend([numpy_helper.from_array(np.array(0, dtype=np.int64), "anomaly_index_benign"),
+                                    numpy_helper.from_array(np.array(1, dtype=np.int64), "anomaly_index_anomaly")])
+    model.graph.node.extend([
+        helper.make_node("Gather", [DETECTOR_ODDS, "anomaly_index_benign"], ["anomaly_p_benign"], name="anomaly_p_benign", axis=1),
+        helper.make_node("Gather", [DETECTOR_ODDS, "anomaly_index_anomaly"], ["anomaly_p_anomaly"], name="anomaly_p_anomaly", axis=1),
+        helper.make_node("Div", ["anomaly_p_anomaly", "anomaly_p_benign"], [SCORE_OUTPUT], name="anomaly_score_from_odds"),
+    ])
+    del model.graph.output[:]
+    model.graph.output.append(_vector(SCORE_OUTPUT, TensorProto.FLOAT))
+    return model
+
+
+def with_threshold(model: onnx.ModelProto, threshold: float) -> onnx.ModelProto:
+    """Append alert and probabilities to a model whose one output is `anomaly_score`."""
+    graph = model.graph
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(threshold, dtype=np.float32), THRESHOLD),
+        numpy_helper.from_array(np.array(math.log(threshold), dtype=np.float32), LOG_THRESHOLD),
+        numpy_helper.from_array(np.array(SHARPNESS, dtype=np.float32), "anomaly_sharpness"),
+        numpy_helper.from_array(np.array(1.0, dtype=np.float32), "anomaly_one"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "anomaly_column_axis"),
+    ])
+    graph.node.extend([
+        helper.make_node("GreaterOrEqual", [SCORE_OUTPUT, THRESHOLD], [ALERT_OUTPUT], name="anomaly_alert"),
+        helper.make_node("Log", [SCORE_OUTPUT], ["anomaly_log_score"], name="anomaly_log_score"),
+        helper.make_node("Sub", ["anomaly_log_score", LOG_THRESHOLD], ["anomaly_margin"], name="anomaly_margin"),
+        helper.make_node("Mul", ["anomaly_margin", "anomaly_sharpness"], ["anomaly_logit"], name="anomaly_logit"),
+        helper.make_node("Sigmoid", ["anomaly_logit"], ["anomaly_p"], name="anomaly_p"),
+        helper.make_node("Unsqueeze", ["anomaly_p", "anomaly_column_axis"], ["anomaly_p_column"], name="anomaly_p_column"),
+        helper.make_node("Sub", ["anomaly_one", "anomaly_p_column"], ["anomaly_benign_column"], name="anomaly_benign_column"),
+        helper.make_node("Concat", ["anomaly_benign_column", "anomaly_p_column"], [OUTPUT_NAME], name="anomaly_probabilities", axis=1),
+    ])
+    del graph.output[:]
+    probabilities = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 2])
+    graph.output.extend([probabilities, _vector(SCORE_OUTPUT, TensorProto.FLOAT), _vector(ALERT_OUTPUT, TensorProto.BOOL)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def graph_threshold(path: Path) -> float:
+    """The threshold constant inside an anomaly artifact."""
+    for tensor in onnx.load(str(path)).graph.initializer:
+        if tensor.name == THRESHOLD:
+            return float(numpy_helper.to_array(tensor))
+    raise RtguardError(f"{path} holds no {THRESHOLD!r}: it is not an anomaly artifact built by rtguard")
+
+
+def run_scores(model: onnx.ModelProto, rows: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run([SCORE_OUTPUT], {INPUT_NAME: rows[i : i + 8192]})[0] for i in range(0, len(rows), 8192)])
+
+
+def _vector(name: str, element_type: int) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, element_type, ["batch"])
+
+
+def _keep_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
+    kept = [output for output in model.graph.output if output.name in names]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    return model
+
+
+def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.output[:] = [new if name == old else name for name in node.output]
+        node.input[:] = [new if name == old else name for name in node.input]
