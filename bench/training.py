@@ -21,9 +21,7 @@ Runs unchanged on a CPU or a GPU (CUDA is used when present).
 from __future__ import annotations
 
 import argparse
-import copy
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from rtguard.machine import machine_info
 from rtguard.models import build_model
 from rtguard.runfolder import RunFolder
 from rtguard.train import train_run
-from rtguard.train.auto_speed import measure_candidate, timing_batches
+from rtguard.train.auto_speed import measure_settings
 from rtguard.train.distributed import launch
 from rtguard.train.loop import cross_entropy
 
@@ -118,23 +116,18 @@ def _step_speed(run: RunFolder, title: str, model: dict, found: dict[str, dict],
     torch.manual_seed(0)
     initial = build_model(schema, config.model)
     objective = cross_entropy(splits.y_train, len(schema.classes), config.train.class_weighting)
-    batches = timing_batches(len(splits.x_train), config.train.batch_size, 2 * steps, seed=0)
-    results: dict[str, list[dict]] = {name: [] for name in found}
-    for _ in range(rounds):
-        for name, settings in found.items():
-            results[name].append(measure_candidate(settings, copy.deepcopy(initial), objective, splits, config.train, batches))
-    baseline = statistics.median(r["samples_per_s"] for r in results[next(iter(found))])
+    measured = dict(zip(found, measure_settings(list(found.values()), initial, objective, splits, config.train, steps, rounds)))
+    baseline = measured[next(iter(found))]["samples_per_s"]
     lines = [f"### Step speed: {title}, batch {config.train.batch_size}, {len(splits.x_train):,} training rows\n",
-             f"Median of {rounds} rounds of {steps} timed steps (after {steps} warm-up steps) per configuration.\n",
+             f"Median of {rounds} rounds of {steps} timed steps per configuration, taken in turns after {steps} warm-up steps.\n",
              "| configuration | samples/s | vs fp32 eager | one-time s (compile) | val loss after the steps |",
              "|---|---:|---:|---:|---:|"]
-    for name, runs in results.items():
-        failed = [r["error"] for r in runs if "error" in r]
-        if failed:
-            lines.append(f"| {name} | failed: {failed[0]} | | | |")
+    for name, entry in measured.items():
+        if "error" in entry:
+            lines.append(f"| {name} | failed: {entry['error']} | | | |")
             continue
-        rate = statistics.median(r["samples_per_s"] for r in runs)
-        lines.append(f"| {name} | {rate:,.0f} | {rate / baseline:.2f}x | {runs[0]['one_time_s']:.1f} | {runs[0]['val_loss']:.4f} |")
+        rate = entry["samples_per_s"]
+        lines.append(f"| {name} | {rate:,.0f} | {rate / baseline:.2f}x | {entry['one_time_s']:.1f} | {entry['val_loss']:.4f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -100,7 +100,7 @@ class AutoSpeedConfig(Section):
     """`rtguard train --auto-speed`: time a few steps of each speed setting this machine offers, keep the fastest that keeps quality."""
 
     enabled: bool = Field(False, description="Measure and choose before training (also `--auto-speed`).")
-    steps: int = Field(20, ge=2, description="Timed optimizer steps per candidate (after as many warm-up steps).")
+    steps: int = Field(20, ge=2, description="Optimizer steps per timed round; each candidate warms up on them, then runs 3 rounds in turns with the others (the median counts).")
     compile: bool = Field(True, description="Also time torch.compile candidates (each compiles once: seconds to minutes on a CPU).")
     tolerance: float = Field(
         0.05, ge=0, description="A candidate keeps quality when its validation loss after the timed steps is within this "

@@ -2,7 +2,8 @@
 
 Whether bf16, torch.compile or more threads help depends on the processor, the model and
 how busy the machine is, so it is measured, never assumed: every candidate trains the same
-initial weights on the same batches with the loop's own step (rtguard/train/loop.py). fp32
+initial weights on the same batches with the loop's own step (rtguard/train/loop.py), warmed
+up once, then timed in rounds taken in turns (the median counts), as evaluate times variants. fp32
 eager with the configured threads is the baseline; a candidate replaces it only when its
 validation loss stays within `tolerance` of the baseline's and its projected training time
 is at least `min_gain` shorter, so the choice is never slower than fp32 eager as measured.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import statistics
 import time
 
 import torch
@@ -24,6 +26,8 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.models import build_model
 from rtguard.train.loop import Shard, Trainer, cross_entropy, predict_logits
 from rtguard.train.speed import TrainingError, resolve_speed
+
+ROUNDS = 3  # timed rounds per candidate, taken in turns; the median rate counts
 
 
 def candidates(config: TrainConfig) -> list[dict]:
@@ -46,14 +50,7 @@ def choose_speed(schema: FeatureSchema, splits: Splits, model_config: ModelConfi
     initial = build_model(schema, model_config)
     objective = cross_entropy(splits.y_train, len(schema.classes), config.class_weighting)
     steps = config.auto_speed.steps
-    batches = timing_batches(len(splits.x_train), config.batch_size, 2 * steps, config.seed)
-    threads_before = torch.get_num_threads()
-    measured = []
-    try:
-        for settings in candidates(config):
-            measured.append(measure_candidate(settings, copy.deepcopy(initial), objective, splits, config, batches))
-    finally:
-        torch.set_num_threads(threads_before)
+    measured = measure_settings(candidates(config), initial, objective, splits, config, steps)
     baseline = measured[0]
     epoch_rows = len(splits.x_train)
     for entry in measured:
@@ -71,6 +68,24 @@ def choose_speed(schema: FeatureSchema, splits: Splits, model_config: ModelConfi
     return config.model_copy(update=settings), {"chosen": settings, "reason": reason, "steps": steps, "candidates": measured}
 
 
+def measure_settings(settings: list[dict], initial, objective, splits: Splits, config: TrainConfig, steps: int,
+                     rounds: int = ROUNDS) -> list[dict]:
+    """Each setting from the same weights on the same `steps` batches: warmed up once, then timed
+    `rounds` times in turns, the order rotating (a busy neighbour slows every setting alike)."""
+    batches = timing_batches(len(splits.x_train), config.batch_size, steps, config.seed)
+    threads_before = torch.get_num_threads()
+    try:
+        runs = [_Candidate(chosen, copy.deepcopy(initial), objective, splits, config, batches) for chosen in settings]
+        ready = [run for run in runs if "error" not in run.entry]
+        for round_index in range(rounds):
+            shift = round_index % max(len(ready), 1)
+            for run in ready[shift:] + ready[:shift]:
+                run.time_steps(batches)
+        return [run.finish(splits) for run in runs]
+    finally:
+        torch.set_num_threads(threads_before)
+
+
 def timing_batches(n_rows: int, batch_size: int, count: int, seed: int) -> list[torch.Tensor]:
     """`count` full batches of row indices: a smaller last batch would make compile recompile inside the timing."""
     order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed))
@@ -79,35 +94,44 @@ def timing_batches(n_rows: int, batch_size: int, count: int, seed: int) -> list[
     return [looped[i * size : (i + 1) * size] for i in range(count)]
 
 
-def measure_candidate(settings: dict, model, objective, splits: Splits, config: TrainConfig, batches: list[torch.Tensor]) -> dict:
-    """Warm-up steps (compilation happens here), then timed steps; validation loss after both, computed in fp32."""
-    entry = dict(settings)
-    try:
-        speed = resolve_speed(config.model_copy(update=settings))
-        torch.set_num_threads(speed.threads)
-        model.to(speed.device).train()
-        trainer = Trainer(model, objective, torch.from_numpy(splits.x_train), speed, Shard(), config.learning_rate, config.weight_decay)
-        half = len(batches) // 2
+class _Candidate:
+    """One speed setting: set up and warmed up on `batches` (compilation happens there), then timed in rounds."""
+
+    def __init__(self, settings: dict, model, objective, splits: Splits, config: TrainConfig, batches: list[torch.Tensor]):
+        self.entry, self.model, self.rates = dict(settings), model, []
+        self.rows = sum(len(b) for b in batches)
+        try:
+            self.speed = resolve_speed(config.model_copy(update=settings))
+            torch.set_num_threads(self.speed.threads)
+            model.to(self.speed.device).train()
+            self.trainer = Trainer(model, objective, torch.from_numpy(splits.x_train), self.speed, Shard(),
+                                   config.learning_rate, config.weight_decay)
+            self.warm_up_s = self._steps(batches)
+        except Exception as exc:  # noqa: BLE001  a setting this machine cannot run (e.g. compile without a compiler) is recorded, not fatal
+            self.entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+
+    def time_steps(self, batches: list[torch.Tensor]) -> None:
+        torch.set_num_threads(self.speed.threads)
+        self.rates.append(self.rows / self._steps(batches))
+
+    def finish(self, splits: Splits) -> dict:
+        """The median rate of the rounds, the one-time cost, and the validation loss after every step (in fp32)."""
+        if "error" in self.entry:
+            return self.entry
+        rate = statistics.median(self.rates)
+        logits = predict_logits(self.model, splits.x_val)
+        self.model.cpu()
+        return {**self.entry, "samples_per_s": rate, "round_rates": self.rates,
+                "one_time_s": max(0.0, self.warm_up_s - self.rows / rate),  # compilation, mostly
+                "val_loss": float(F.cross_entropy(logits, torch.from_numpy(splits.y_val)))}
+
+    def _steps(self, batches: list[torch.Tensor]) -> float:
+        """Seconds for one step per batch, the device's queue drained."""
         started = time.perf_counter()
-        for batch in batches[:half]:
-            trainer.step(batch)
-        _synchronize(speed.device)
-        warm = time.perf_counter()
-        for batch in batches[half:]:
-            trainer.step(batch)
-        _synchronize(speed.device)
-        timed = time.perf_counter() - warm
-    except Exception as exc:  # noqa: BLE001  a setting this machine cannot run (e.g. compile without a compiler) is recorded, not fatal
-        return {**entry, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
-    logits = predict_logits(model, splits.x_val)
-    rate = sum(len(b) for b in batches[half:]) / timed
-    entry.update({
-        "samples_per_s": rate,
-        "one_time_s": max(0.0, warm - started - sum(len(b) for b in batches[:half]) / rate),  # compilation, mostly
-        "val_loss": float(F.cross_entropy(logits, torch.from_numpy(splits.y_val))),
-    })
-    model.cpu()
-    return entry
+        for batch in batches:
+            self.trainer.step(batch)
+        _synchronize(self.speed.device)
+        return time.perf_counter() - started
 
 
 def _synchronize(device: str) -> None:

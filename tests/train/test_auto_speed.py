@@ -29,6 +29,7 @@ def test_auto_speed_records_measurements_and_a_choice_no_slower_than_fp32_eager(
     assert any(c["precision"] == "bf16" for c in others)
     chosen = next(c for c in choice["candidates"] if all(c[k] == v for k, v in choice["chosen"].items()))
     assert chosen["projected_s"] <= baseline["projected_s"] and chosen["keeps_quality"]
+    assert all(len(c["round_rates"]) == 3 for c in choice["candidates"] if "error" not in c)  # timed in rounds, in turns
     assert {k: record["settings"][k] for k in choice["chosen"]} == choice["chosen"]
 
 
