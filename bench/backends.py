@@ -67,9 +67,9 @@ def main() -> int:
             sections.append(section(title, key, RunFolder(Path(scratch) / key), seconds, load_before, os.getloadavg()))
             print(sections[-1])
     machine = machine_info()
-    header = (f"# Inference backends side by side\n\nMachine: {machine['cpu']}, {machine['cores']} cores, shared with other agents' "
-              "builds and tests while this ran (load averages per scenario below): absolute numbers are noisy, the ratios inside "
-              "one table were measured in turns in one process. Re-run on a quiet machine with `.venv/bin/python bench/backends.py`.\n")
+    header = (f"# Inference backends side by side\n\nMachine: {machine['cpu']}, {machine['cores']} cores (load averages per "
+              "scenario below; the machine may be shared, so absolute numbers are noisy): the ratios inside one table were "
+              "measured in turns in one process.\n")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "backends.md").write_text(header + "\n" + "\n".join(sections))
     print(f"written: {args.out / 'backends.md'}")
