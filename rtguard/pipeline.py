@@ -7,7 +7,9 @@ from typing import Callable
 
 from rtguard.config import RunConfig
 from rtguard.data import prepare_run_data
+from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate import evaluate_run
+from rtguard.evaluate.threat_model import threat_model
 from rtguard.integrity import sign_all
 from rtguard.optimize import optimize_run
 from rtguard.policy import Policy
@@ -27,6 +29,8 @@ def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progr
         run = RunFolder(folder)
         say(f"data: {config.data.dataset}")
         prepare_run_data(run, config)
+        if config.evaluate.robustness.enabled:  # a threat model the data cannot meet fails now, not after training
+            threat_model(FeatureSchema.load(run.schema), config.data.dataset, config.evaluate.robustness.mutable)
         say("train")
         train_run(run, show_progress=show_progress)
         say("optimize: " + ", ".join(config.optimize.variants))

@@ -94,3 +94,17 @@ def test_the_standardized_space_is_the_exported_preprocessing():
     assert np.allclose(threat.to_space(row)[0, 1], (np.log1p(1000) - 6.0) / 2.5)
     assert np.allclose(threat.from_space(threat.to_space(row)), row)
     assert threat.distance(row, row) == 0
+
+
+def test_rtguard_run_refuses_an_impossible_threat_model_before_training(tmp_path, tiny_config, monkeypatch):
+    import rtguard.pipeline
+
+    def train_run(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(rtguard.pipeline, "train_run", train_run)
+    config = tiny_config.model_copy(deep=True)
+    config.evaluate.robustness.mutable = ["src_bytes", "payload_bytes"]
+    with pytest.raises(ConfigError, match="payload_bytes"):
+        rtguard.pipeline.run_pipeline(config, tmp_path / "run", show_progress=False)
+    assert not (tmp_path / "run").exists()
