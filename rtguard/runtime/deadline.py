@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtguard.runtime.errors import DeadlineExceeded, MemoryLimitExceeded, RunFailed
-from rtguard.runtime.session import INPUT_NAME, ORT_ERRORS, OUTPUT_NAME
+from rtguard.runtime.session import INPUT_NAME, ORT_ERRORS
 
 # How ONNX Runtime says an allocation failed: the arena cap, or the OS refusing.
 _ARENA_FULL = re.compile(r"Available memory of (\d+) is smaller than requested bytes of (\d+)")
@@ -34,7 +34,7 @@ class Watchdog:
         threading.Thread(target=_watch, args=(self._running, stop, poll), name=f"rtguard-deadline-{name}", daemon=True).start()
         self._finalizer = weakref.finalize(self, stop.set)
 
-    def run(self, features: np.ndarray, outputs: Sequence[str] = (OUTPUT_NAME,)) -> list[np.ndarray]:
+    def run(self, features: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
         """session.run for the named outputs, stopped at the deadline; ORT errors become RtguardErrors."""
         options = ort.RunOptions()
         key = id(options)

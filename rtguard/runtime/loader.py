@@ -18,8 +18,8 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.errors import ConfigError, DataError, RtguardError
 from rtguard.integrity import verified_copy
 from rtguard.integrity.files import read_regular
-from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.deadline import Watchdog
+from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.guarded import GuardedSession
 from rtguard.runtime.session import create_session, session_settings
 

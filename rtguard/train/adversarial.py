@@ -48,6 +48,7 @@ class AdversarialObjective:
 
     def __call__(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         index, device = rows.cpu(), logits.device
+        self.space.to(device)  # its buffers follow the model to the training device (a no-op once there)
         attacked = perturb(self.space, *(t[index].to(device) for t in (self.points, self.low, self.high, self.movable)),
                            self.settings, self.benign)
         return (1 - self.settings.weight) * self.clean(logits, rows) + self.settings.weight * self.clean(self.space(attacked), rows)
