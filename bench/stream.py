@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -146,8 +147,8 @@ def _markdown(machine: dict, results: dict, variant: str, n_flows: int, rounds: 
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores; onnxruntime {onnxruntime.__version__}. Medians over {rounds} "
         "rounds; the contenders took turns in each round. *Whole command* counts the process start, imports and the "
-        "verified load; *stream* is the command's own measure of its read-score-write loop. Measured while other "
-        "work shared the CPU, so absolute rates are low and noisy; the ratios within a round hold better.",
+        f"verified load; *stream* is the command's own measure of its read-score-write loop. Load average "
+        f"{os.getloadavg()[0]:.2f} at the end: on a shared machine absolute rates are noisy, the ratios within a round hold better.",
         "",
         "| contender | whole command flows/s | stream flows/s | stream vs ceiling | peak RSS MiB |",
         "|---|---:|---:|---:|---:|",
