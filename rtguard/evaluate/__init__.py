@@ -12,13 +12,14 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.backends import measure_backends
 from rtguard.evaluate.predictors import Predictor, onnx_predictor, predict_in_chunks, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.robustness import robustness_metrics
-from rtguard.evaluate.threat_model import threat_model
+from rtguard.evaluate.threat_model import ThreatModel, threat_model
 from rtguard.errors import RtguardError
 from rtguard.evaluate.speed import measure_speed
 from rtguard.models import load_model
@@ -36,15 +37,7 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     settings = config.evaluate
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
-    names = run.variant_names()
-    if not names:
-        raise RtguardError(f"{run.variants} holds no variants: run `rtguard optimize {run.root}` first")
-    threads = settings.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-
-    # The threat model is checked before anything is measured or invalidated: a bad feature name
-    # must not cost the run its old metrics.
-    threat = threat_model(schema, config.data.dataset, settings.robustness.mutable) if settings.robustness.enabled else None
+    names, threads, threat = evaluation_inputs(run, config, schema)
     predictors = [torch_predictor(lambda: load_model(schema, config.model, run.weights), run.weights, threads)]
     predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
     run.invalidate_after("evaluate")
@@ -78,6 +71,22 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
         path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"
         write_json(path, results[predictor.name])
     return results
+
+
+def evaluation_inputs(run: RunFolder, config: RunConfig, schema: FeatureSchema) -> tuple[list[str], int, ThreatModel | None]:
+    """The built variants, the thread count (set for torch), and the threat model when robustness is measured.
+
+    Checked before anything is measured or invalidated: a missing variant or a bad feature name
+    must not cost the run its old metrics.
+    """
+    names = run.variant_names()
+    if not names:
+        raise RtguardError(f"{run.variants} holds no variants: run `rtguard optimize {run.root}` first")
+    threads = config.evaluate.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    robustness = config.evaluate.robustness
+    threat = threat_model(schema, config.data.dataset, robustness.mutable) if robustness.enabled else None
+    return names, threads, threat
 
 
 def _metrics(predictor: Predictor, probabilities: np.ndarray, baseline: np.ndarray, y_test: np.ndarray, schema: FeatureSchema) -> dict:

@@ -12,7 +12,6 @@ every variant.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,7 +27,6 @@ from rtguard.errors import RtguardError
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.speed import measure_speed
-from rtguard.evaluate.threat_model import threat_model
 from rtguard.runfolder import RunFolder, write_json
 
 BASELINE = "torch-fp32"
@@ -116,6 +114,7 @@ def onnx_scorer(name: str, session, threshold: float) -> Scorer:
 def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     """Quality, evasion and speed of the reference detector and every variant; metrics.json per variant."""
     from rtguard.data import anomaly_labels_path
+    from rtguard.evaluate import evaluation_inputs
     from rtguard.models.autoencoder import load_detector
     from rtguard.optimize.anomaly_head import graph_threshold
     from rtguard.runtime.session import create_session
@@ -126,12 +125,7 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
     labels = AttackLabels.load(run.require(anomaly_labels_path(run), "run the data stage with [task] kind = \"anomaly\""))
-    names = run.variant_names()
-    if not names:
-        raise RtguardError(f"{run.variants} holds no variants: run `rtguard optimize {run.root}` first")
-    threads = settings.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    threat = threat_model(schema, config.data.dataset, settings.robustness.mutable) if settings.robustness.enabled else None
+    names, threads, threat = evaluation_inputs(run, config, schema)
 
     reference = load_detector(schema, config.anomaly, run.weights)
     benign_val = splits.x_val[splits.y_val == 0]
