@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
@@ -23,6 +22,7 @@ from rtguard.evaluate.threat_model import ThreatModel, threat_model
 from rtguard.errors import RtguardError
 from rtguard.evaluate.speed import measure_speed
 from rtguard.models import load_model
+from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
 
 BASELINE = "torch-fp32"
@@ -42,7 +42,7 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
     run.invalidate_after("evaluate")
 
-    with Progress(disable=not show_progress) as progress:
+    with progress_bars(show_progress) as progress:
         quality_task = progress.add_task("quality on the test split", total=len(predictors))
         probabilities = {}
         for predictor in predictors:

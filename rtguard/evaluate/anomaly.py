@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from rtguard.config import RunConfig
 from rtguard.data.anomaly import CLASSES, AttackLabels
@@ -27,6 +26,7 @@ from rtguard.errors import RtguardError
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.speed import measure_speed
+from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
 
 BASELINE = "torch-fp32"
@@ -138,7 +138,7 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
     predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
     run.invalidate_after("evaluate")
 
-    with Progress(disable=not show_progress) as progress:
+    with progress_bars(show_progress) as progress:
         task = progress.add_task("anomaly scores on the test split", total=len(scorers))
         outputs = {}
         for scorer in scorers:

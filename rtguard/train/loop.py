@@ -23,7 +23,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from rtguard.config import ModelConfig, TrainConfig
@@ -32,6 +31,7 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.threat_model import ThreatModel
 from rtguard.models import build_model
+from rtguard.progress import progress_bars
 from rtguard.train.adversarial import adversarial_objective
 from rtguard.train.checkpoints import load_latest, save_checkpoint
 from rtguard.train.speed import Speed, TrainingError, resolve_speed
@@ -169,7 +169,7 @@ def fit(model: nn.Module, schema: FeatureSchema, splits: Splits, config: TrainCo
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "history": [], "elapsed_s": 0.0, "seen": 0, "dropped": 0}
     best_state = _resume(checkpoints, model, trainer.optimizer, generator, state, n_rows) if resume else None
     started = time.perf_counter() - state["elapsed_s"]
-    with _progress(show_progress and shard.writes) as progress:
+    with progress_bars(show_progress and shard.writes, "epochs", status=True) as progress:
         task = progress.add_task("training", total=epochs, completed=state["epoch"], status="")
         for epoch in range(state["epoch"] + 1, epochs + 1):
             if epoch - state["best_epoch"] > config.patience:
@@ -303,10 +303,3 @@ def predict_proba(model: nn.Module, features: np.ndarray) -> np.ndarray:
 
 def predict_classes(model: nn.Module, features: np.ndarray) -> np.ndarray:
     return predict_proba(model, features).argmax(axis=1)
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
-        TimeElapsedColumn(), TextColumn("{task.fields[status]}"), disable=not enabled, transient=False,
-    )
