@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from rtguard.config import RunConfig, load_config, with_data_overrides
 from rtguard.errors import RtguardError
 from rtguard.runfolder import RunFolder
+from rtguard.terminal import error, library_log, say, stdout_console
 
 app = typer.Typer(
     help="Build, compress, evaluate and compare ML detectors for real-time security systems.\n\n"
@@ -22,9 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: brackets such as [train] stay, option names are never cut
 )
-console = Console(width=max(Console().width, 132))  # the table has ten columns
-err_console = Console(stderr=True)
+console = stdout_console()
 
 
 class Dataset(str, Enum):
@@ -56,17 +57,18 @@ PolicyOption = typer.Option(None, "--policy", "-p", help="TOML ship policy (exam
 
 
 def user_errors(command):
-    """Turn RtguardError into a one-line message and exit status 2, with no traceback."""
+    """Turn RtguardError into a one-line message and exit status 2, with no traceback; library warnings one line each."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with library_log():
+                return command(*args, **kwargs)
         except RtguardError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            error(str(exc))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted[/]: no partial results were kept")
+            say("interrupted: no partial results were kept")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -86,9 +88,13 @@ def _show(report: dict, where: Path) -> None:
     console.print(rich_table(report["variants"], title=f"{report['dataset']['source']} — test split"))
     _show_anomaly(report)
     for note in report["findings"]:
-        console.print(f"• {note}", highlight=False)
+        console.print(f"• {note}")
     _show_selection(report["selection"])
-    console.print(f"\nrun folder: [bold]{where}[/] (report.html, report.md, report.json, selection.json)")
+    console.print(Text.assemble("\nrun folder: ", (str(where), "bold"), " (report.html, report.md, report.json, selection.json)"))
+
+
+def _stage(stage: str) -> None:
+    console.print(Text.assemble(("==> ", "bold cyan"), stage))
 
 
 def _show_anomaly(report: dict) -> None:
@@ -105,18 +111,16 @@ def _show_anomaly(report: dict) -> None:
             console.print(rich_grid(block.header, block.rows, title=title))
         elif isinstance(block, Bullets):
             for item in block.items:
-                console.print(f"• {item}", highlight=False)
+                console.print(f"• {item}")
 
 
 def _show_selection(selection: dict) -> None:
-    from rich.markup import escape
-
     from rtguard.report.checklist import checklist_header, checklist_rows
     from rtguard.report.table import rich_grid, transpose
 
     grid = transpose(checklist_header(selection), checklist_rows(selection, required_only=True), "variant")
     console.print(rich_grid(*grid, title=f"policy '{selection['policy']['name']}': required checks (report.html lists all)"))
-    console.print(f"[bold {'green' if selection['chosen'] else 'red'}]{escape(selection['verdict'])}[/]")
+    console.print(Text(selection["verdict"], style="bold green" if selection["chosen"] else "bold red"))
 
 
 def _exit_unless_shipped(report: dict) -> None:
@@ -149,10 +153,12 @@ def run(
 
     It is kept whatever the verdict; the exit status is 3 when no variant passes the policy, as for `rtguard select`.
 
-    Examples:\n
-      rtguard run\n
-      rtguard run --dataset nsl-kdd --data ../shared/data/nsl-kdd --labels binary\n
-      rtguard run --dataset csv --data flows.csv --config cic.toml --out runs/cic\n
+    Examples:
+
+    \b
+      rtguard run
+      rtguard run --dataset nsl-kdd --data ../shared/data/nsl-kdd --labels binary
+      rtguard run --dataset csv --data flows.csv --config cic.toml --out runs/cic
       rtguard run --task anomaly --dataset nsl-kdd --data ../shared/data/nsl-kdd
     """
     from rtguard.pipeline import run_pipeline
@@ -162,7 +168,7 @@ def run(
     ship_policy = load_policy(policy) if policy else None  # a bad policy fails before minutes of work
     out = out or Path("runs") / f"{resolved.data.dataset}-{datetime.now():%Y%m%d-%H%M%S}"
     report = run_pipeline(resolved, out, replace=force, show_progress=not quiet,
-                          say=lambda stage: console.print(f"[bold cyan]==>[/] {stage}"), policy=ship_policy)
+                          say=_stage, policy=ship_policy)
     _show(report, out)
     _exit_unless_shipped(report)
 
@@ -189,9 +195,11 @@ def train(
 
     Speed settings (precision, accumulation_steps, compile, threads, device) are in the [train] table.
 
-    Examples:\n
-      rtguard train runs/nightly --auto-speed\n
-      rtguard train runs/nightly --nproc 2\n
+    Examples:
+
+    \b
+      rtguard train runs/nightly --auto-speed
+      rtguard train runs/nightly --nproc 2
       rtguard train runs/nightly --resume
     """
     from rtguard.data import prepare_run_data
@@ -224,7 +232,7 @@ def train(
         + f" -> {folder.weights}"
     )
     if "auto_speed" in record:
-        console.print(f"auto speed chose {record['auto_speed']['chosen']}: {record['auto_speed']['reason']}", highlight=False)
+        console.print(f"auto speed chose {record['auto_speed']['chosen']}: {record['auto_speed']['reason']}")
 
 
 @app.command()
@@ -243,21 +251,22 @@ def update(
     RUN itself is never modified; the result is a new run folder with update.json (forgetting, new-class
     recall, seconds from new data to new variants).
 
-    Examples:\n
-      rtguard update runs/nightly --data new-flows.csv\n
+    Examples:
+
+    \b
+      rtguard update runs/nightly --data new-flows.csv
       rtguard update runs/nightly --data new-flows.csv --out runs/nightly-2
     """
     from rtguard.train.update import update_run
 
     source = RunFolder(run_dir)
     out = out or source.root.parent / f"{source.root.name}-update-{datetime.now():%Y%m%d-%H%M%S}"
-    result = update_run(source, data, out, show_progress=not quiet, say=lambda stage: console.print(f"[bold cyan]==>[/] {stage}"))
+    result = update_run(source, data, out, show_progress=not quiet, say=_stage)
     forgetting, seconds = result["forgetting"], result["seconds"]
     console.print(
         f"updated -> {out}: old-class macro-F1 {forgetting['macro_f1_before']:.4f} -> {forgetting['macro_f1_after']:.4f}; "
         + "".join(f"new class {name} recall {recall:.4f}; " for name, recall in result["new_class_recall"].items())
-        + f"{seconds['new_data_to_variants']:.1f} s from new data to new variants ({seconds['total']:.1f} s with evaluation and report)",
-        highlight=False,
+        + f"{seconds['new_data_to_variants']:.1f} s from new data to new variants ({seconds['total']:.1f} s with evaluation and report)"
     )
 
 
@@ -274,7 +283,7 @@ def optimize(run_dir: Path = RunArgument):
         console.print(f"{name}: {record['cost']['produce_seconds']:.2f} s -> {folder.variant(name)}")
     if folder.failed_variants.exists():
         for failure in folder.read_json(folder.failed_variants)["failed"]:
-            err_console.print(f"[yellow]not built[/] {failure['variant']}: {failure['error']}", highlight=False)
+            say(f"not built {failure['variant']}: {failure['error']}")
 
 
 @app.command()
@@ -312,8 +321,10 @@ def select(run_dir: Path = RunArgument, policy: Optional[Path] = PolicyOption):
 
     Exit status: 0 a variant ships, 3 none passes (a CI gate), 2 bad input.
 
-    Examples:\n
-      rtguard select runs/synthetic-20261128-101500\n
+    Examples:
+
+    \b
+      rtguard select runs/synthetic-20261128-101500
       rtguard select runs/nightly --policy policies/microsecond.toml || echo "nothing to ship"
     """
     from rtguard.policy import load_policy
@@ -338,8 +349,10 @@ def compare(
 
     Reads each run's report.json; variants are matched by name.
 
-    Examples:\n
-      rtguard compare runs/before runs/after\n
+    Examples:
+
+    \b
+      rtguard compare runs/before runs/after
       rtguard compare runs/before runs/after --json > changes.json
     """
     import json
@@ -358,7 +371,7 @@ def compare(
     console.print(rich_grid(*metric_rows(comparison), title="metrics"))
     console.print(rich_grid(*verdict_rows(comparison), title="verdicts"))
     for line in summary(comparison):
-        console.print(line, highlight=False)
+        console.print(line)
 
 
 @app.command()
@@ -375,8 +388,10 @@ def hybrid(
 ):
     """Classifier + anomaly detector, alerting when either fires, vs each alone, on the attack types training never held.
 
-    Examples:\n
-      rtguard hybrid runs/nsl-classify runs/nsl-anomaly\n
+    Examples:
+
+    \b
+      rtguard hybrid runs/nsl-classify runs/nsl-anomaly
       rtguard hybrid runs/nsl-classify runs/nsl-anomaly --target-fpr 0.05 --json > hybrid.json
     """
     import json
@@ -393,7 +408,7 @@ def hybrid(
             for name, counts in result["by_type"].items()]
     console.print(rich_grid(["type", "in training", "test rows", *DETECTORS], rows, title="detection per attack type"))
     for line in hybrid_lines(result):
-        console.print(line, highlight=False)
+        console.print(line)
 
 
 class Curve(str, Enum):
@@ -414,8 +429,10 @@ def keygen(
     Keep KEY secret (it is written readable by its owner only); hand KEY.pub to whoever
     loads the models.
 
-    Examples:\n
-      rtguard keygen keys/rtguard.key\n
+    Examples:
+
+    \b
+      rtguard keygen keys/rtguard.key
       rtguard keygen keys/release.key --curve p384
     """
     from rtguard.integrity import generate_keypair
@@ -438,8 +455,10 @@ def sign(
     a path the signature leaves out. Sign after `rtguard evaluate`; `rtguard run` signs by
     itself when the signing section of its config names a key.
 
-    Examples:\n
-      rtguard sign runs/synthetic-20261128-101500/variants/int8-static --key keys/rtguard.key\n
+    Examples:
+
+    \b
+      rtguard sign runs/synthetic-20261128-101500/variants/int8-static --key keys/rtguard.key
       rtguard sign runs/synthetic-20261128-101500 --key keys/rtguard.key
     """
     from rtguard.integrity import sign_all
@@ -461,8 +480,10 @@ def verify(
     signature over every file, the model checks (size, onnx.checker, operator allowlist,
     versions, external data) and a hardened session. Exit status 2 if any variant fails.
 
-    Examples:\n
-      rtguard verify runs/nightly/variants/int8-static --pub keys/rtguard.key.pub\n
+    Examples:
+
+    \b
+      rtguard verify runs/nightly/variants/int8-static --pub keys/rtguard.key.pub
       rtguard verify runs/nightly --pub keys/rtguard.key.pub --config serving.toml
     """
     from rtguard.integrity import variant_folders
@@ -474,11 +495,12 @@ def verify(
     for variant in variants:
         try:
             with load_session(variant, Trust(pub), settings) as session:
-                console.print(f"[green]verified[/] {variant}: every file matches its signature; the model passed every check "
-                              f"and loads ({len(session.schema.features)} features -> {len(session.schema.classes)} classes)", highlight=False)
+                console.print(Text.assemble(("verified", "green"), f" {variant}: every file matches its signature; the model passed "
+                                            f"every check and loads ({len(session.schema.features)} features -> "
+                                            f"{len(session.schema.classes)} classes)"))
         except RtguardError as exc:
             failed += 1
-            err_console.print(f"[bold red]FAILED[/] {exc}", highlight=False)
+            say(f"FAILED {exc}")
     if failed:
         raise RtguardError(f"{failed} of {len(variants)} variants failed verification")
 
@@ -528,9 +550,11 @@ def serve(
 
     The variant is verified and loaded before the port opens; SIGTERM lets in-flight requests finish.
 
-    Examples:\n
-      rtguard serve runs/nightly --pub keys/rtguard.key.pub\n
-      rtguard serve runs/nightly --variant int8-static --pub keys/rtguard.key.pub --port 8080 --config serving.toml\n
+    Examples:
+
+    \b
+      rtguard serve runs/nightly --pub keys/rtguard.key.pub
+      rtguard serve runs/nightly --variant int8-static --pub keys/rtguard.key.pub --port 8080 --config serving.toml
       rtguard serve runs/nightly --backend openvino --pub keys/rtguard.key.pub
     """
     from rtguard.serve import serve as run_server
@@ -571,8 +595,10 @@ def score(
 
     Exit status 2 only when the input cannot be opened, its CSV header lacks a feature, or the variant fails verification.
 
-    Examples:\n
-      rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl\n
+    Examples:
+
+    \b
+      rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl
       tail -F flows.jsonl | rtguard score runs/nightly - --variant int8-static --pub keys/rtguard.key.pub --alerts-only
     """
     from rtguard.serve.models import chosen_variant
@@ -589,7 +615,8 @@ def score(
         raise typer.Exit(130)
 
 
-export_app = typer.Typer(help="Hand a verified variant to a serving engine that scales past one machine.", no_args_is_help=True)
+export_app = typer.Typer(help="Hand a verified variant to a serving engine that scales past one machine.", no_args_is_help=True,
+                         rich_markup_mode=None)
 app.add_typer(export_app, name="export")
 
 
@@ -611,8 +638,10 @@ def export_triton(
     thread parameters; OUT/NAME/VERSION/ holds the verified variant and its signature. NAME is serve.model_name,
     so clients of `rtguard serve` talk to Triton unchanged.
 
-    Examples:\n
-      rtguard export triton runs/nightly --out model_repository --pub keys/rtguard.key.pub\n
+    Examples:
+
+    \b
+      rtguard export triton runs/nightly --out model_repository --pub keys/rtguard.key.pub
       tritonserver --model-repository=model_repository --model-control-mode=poll
     """
     from rtguard.export import export_triton as write_repository

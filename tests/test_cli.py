@@ -1,9 +1,13 @@
 """The command line end to end on tiny data, and every bad input it must survive."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from rtguard.cli import app
@@ -144,3 +148,43 @@ def test_skip_bad_rows_continues_and_counts(tmp_path, tiny_toml):
     result = invoke("run", "-c", tiny_toml, "--dataset", "csv", "--data", data, "--skip-bad-rows", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "data.json").read_text())["loader_counts"] == {"bad_rows_skipped": 1}
+
+RTGUARD = Path(sys.executable).with_name("rtguard")  # the installed command, as an operator runs it
+
+
+def _rtguard(*args, columns: int) -> subprocess.Popen:
+    """`rtguard ARGS` in a process of its own, output on pipes (no terminal), the terminal width as COLUMNS says."""
+    return subprocess.Popen([str(RTGUARD), *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": str(columns)})
+
+
+@pytest.mark.parametrize(("columns", "extra"), [(40, 0), (40, 200), (200, 90)])  # extra: characters added to pytest's path
+def test_errors_are_one_whole_line_whatever_the_terminal_width_and_the_path_length(tmp_path, columns, extra):
+    folder = tmp_path / ("d" * extra) if extra else tmp_path  # a name of up to 255 characters makes every path that much longer
+    folder.mkdir(exist_ok=True)
+    config = folder / "bad [model].toml"
+    config.write_text("[model]\nhiden = [8]\n[train]\nepochs = 'many'\n")
+    flows = folder / "flows.csv"
+    flows.write_text("a,b,Label\n1,2,BENIGN\n3,4\n")
+    cases = {  # arguments -> what the one line must hold, whole
+        ("hybrid", folder / "nope", folder / "nada"): [f"error: {folder / 'nope' / 'config.toml'} is missing"],
+        ("run", "-c", config, "--out", folder / "r"): [f"error: invalid configuration in {config}: model.hiden: ",
+                                                        "; train.epochs: "],
+        ("run", "--dataset", "csv", "--data", flows, "--out", folder / "r", "-q"): [f"error: {flows}, line 3: expected 3 fields, found 2; "],
+        ("score", folder / "nope", flows): [f"error: {folder / 'nope'} has no selection.json"],
+    }
+    processes = {args: _rtguard(*args, columns=columns) for args in cases}  # side by side: each pays for its imports
+    for args, process in processes.items():
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2, stderr
+        lines = stderr.splitlines()
+        assert len(lines) == 1 and all(part in lines[0] for part in cases[args]), (args, lines)
+
+
+def test_help_keeps_brackets_full_option_names_and_examples_at_80_columns():
+    run_help, train_help = (_rtguard(command, "--help", columns=80).communicate(timeout=120)[0]
+                            for command in ("run", "train"))
+    assert "calibrated false-positive rate ([task] and [anomaly] tables)" in " ".join(run_help.split())
+    assert "--skip-bad-rows / --fail-on-bad-rows" in run_help and "…" not in run_help
+    assert "rtguard run --dataset nsl-kdd --data ../shared/data/nsl-kdd --labels binary\n" in run_help  # an example, unwrapped
+    assert "are in the [train] table" in " ".join(train_help.split())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from rich.markup import escape
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 COLUMNS = [
     ("variant", None, None),
@@ -52,13 +54,67 @@ def markdown_grid(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def rich_grid(header: list[str], rows: list[list], title: str | None = None) -> Table:
-    table = Table(title=title)
-    for index, name in enumerate(header):
-        table.add_column(name, justify="left" if index == 0 else "right", no_wrap=index == 0)
-    for row in rows:
-        table.add_row(*(_rich(cell) for cell in row))
-    return table
+def rich_grid(header: list[str], rows: list[list], title: str | None = None) -> FittedTable:
+    return FittedTable(header, rows, title)
+
+
+class FittedTable:
+    """A terminal table laid out at render time for the width there is.
+
+    Each column is as wide as its longest cell; the columns that do not fit beside the
+    first go into further tables, each repeating the first column. A table still too wide
+    (one column beside the first) wraps its cells between words: no number or word is cut.
+    """
+
+    def __init__(self, header: list[str], rows: list[list], title: str | None = None):
+        self.header, self.title = header, title
+        self.rows = [[_rich(cell) for cell in row] for row in rows]
+        columns = [[Text(name), *(row[index] for row in self.rows)] for index, name in enumerate(header)]
+        self.longest_word = [max(cell_len(word) for text in column for word in [*text.plain.split(), ""]) for column in columns]
+        self.widths = [max(self.longest_word[index], *(text.cell_len for text in column[1:])) for index, column in enumerate(columns)]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        parts = _column_groups(self.widths, options.max_width)
+        for number, columns in enumerate(parts, 1):
+            shown = [0, *columns]
+            widths = _narrowed([self.widths[i] for i in shown], [self.longest_word[i] for i in shown], options.max_width - _rules(shown))
+            title = self.title if len(parts) == 1 or self.title is None else f"{self.title} ({number} of {len(parts)})"
+            table = Table(title=title)
+            for index, width in zip(shown, widths):
+                table.add_column(self.header[index], justify="left" if index == 0 else "right", width=width)
+            for row in self.rows:
+                table.add_row(*(row[index] for index in shown))
+            # the title wraps between words even on a console that never wraps (soft_wrap); a word longer than the
+            # terminal leaves beside the first column overflows rather than being cut
+            width = max(options.max_width, sum(widths) + _rules(shown))
+            yield from console.render(table, options.update(width=width, no_wrap=False, overflow="fold"))
+
+
+def _column_groups(widths: list[int], max_width: int) -> list[list[int]]:
+    """The columns after the first, in order, in as few groups as fit `max_width` beside the first column."""
+    groups: list[list[int]] = [[]]
+    for index in range(1, len(widths)):
+        shown = [0, *groups[-1], index]
+        if groups[-1] and sum(widths[i] for i in shown) + _rules(shown) > max_width:
+            groups.append([])
+        groups[-1].append(index)
+    return groups
+
+
+def _narrowed(widths: list[int], floors: list[int], room: int) -> list[int]:
+    """`widths` made to fit `room` a column at a time, the one with the most to spare first, none below its floor."""
+    widths = list(widths)
+    while sum(widths) > room:
+        spare, index = max((width - floor, index) for index, (width, floor) in enumerate(zip(widths, floors)))
+        if spare <= 0:
+            break
+        widths[index] -= 1
+    return widths
+
+
+def _rules(columns: list) -> int:
+    """What a bordered table adds to its columns' widths: a space either side of each, a rule between and around them."""
+    return 3 * len(columns) + 1
 
 
 def html_grid(header: list[str], rows: list[list]) -> str:
@@ -76,7 +132,7 @@ def markdown_table(variants: list[dict]) -> str:
     return markdown_grid(table_header(variants), table_rows(variants))
 
 
-def rich_table(variants: list[dict], title: str) -> Table:
+def rich_table(variants: list[dict], title: str) -> FittedTable:
     return rich_grid(table_header(variants), table_rows(variants), title)
 
 
@@ -84,10 +140,9 @@ def _text(cell) -> str:
     return cell.text if isinstance(cell, Cell) else str(cell)
 
 
-def _rich(cell) -> str:
-    if isinstance(cell, Cell) and cell.tone:
-        return f"[{TONES[cell.tone]}]{escape(cell.text)}[/]"
-    return escape(_text(cell))
+def _rich(cell) -> Text:
+    """The cell as rich text, coloured by its tone; never read as markup."""
+    return Text(_text(cell), style=TONES[cell.tone] if isinstance(cell, Cell) and cell.tone else "")
 
 
 def _html_cell(cell) -> str:

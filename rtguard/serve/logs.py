@@ -41,3 +41,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    library = logging.getLogger("rtguard")  # the command line's one-line terminal log (rtguard.terminal) gives way to JSON
+    library.handlers.clear()
+    library.propagate = True
