@@ -310,14 +310,22 @@ def report(run_dir: Path = RunArgument):
 
 @app.command()
 @user_errors
-def select(run_dir: Path = RunArgument, policy: Optional[Path] = PolicyOption):
-    """Check every variant against a ship policy, pick the one to ship, rewrite the reports.
+def select(
+    run_dir: Path = RunArgument,
+    policy: Optional[Path] = PolicyOption,
+    apply: bool = typer.Option(False, "--apply", help="Make --policy the run's own: replace policy.toml and selection.json and re-render the reports."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the decision and write nothing."),
+):
+    """Check every variant against a ship policy and pick the one to ship, on the selection split.
 
     Prints pass / fail / not measured per check and variant; a metric the run did not measure never passes.
 
-    Writes selection.json and the policy (policy.toml) into the run and re-renders report.html, report.md and report.json.
+    Without --policy the run's own policy.toml applies (else the default): selection.json and the reports are rewritten.
+    With --policy the decision is written beside the run's own, as selection.NAME.json (NAME: the policy's name), so a
+    later `serve` still serves what the run chose; --apply replaces the run's policy and choice instead.
 
-    Without --policy the run's own policy.toml applies, else the default.
+    A policy whose operating point differs from the one calibrated into the variants is refused: the variants
+    would have to be built again for it.
 
     Exit status: 0 a variant ships, 3 none passes (a CI gate), 2 bad input.
 
@@ -325,17 +333,34 @@ def select(run_dir: Path = RunArgument, policy: Optional[Path] = PolicyOption):
 
     \b
       rtguard select runs/synthetic-20261128-101500
-      rtguard select runs/nightly --policy policies/microsecond.toml || echo "nothing to ship"
+      rtguard select runs/nightly --policy policies/hardened.toml --dry-run
+      rtguard select runs/nightly --policy policies/hardened.toml --apply || echo "nothing to ship"
     """
-    from rtguard.policy import load_policy
+    from rtguard.measurements import collect_variants
+    from rtguard.policy import load_policy, run_policy
     from rtguard.report import report_run
-    from rtguard.select import select_run
+    from rtguard.select import select as gate
+    from rtguard.select import select_beside, select_run
 
+    if apply and dry_run:
+        raise RtguardError("--apply and --dry-run contradict each other: choose one")
+    if apply and policy is None:
+        raise RtguardError("--apply makes a --policy the run's own: name the policy file")
     folder = RunFolder(run_dir)
-    report = report_run(folder, selection=select_run(folder, load_policy(policy) if policy else None))
-    _show_selection(report["selection"])
-    console.print(f"written: {folder.selection}, {folder.report_html}")
-    _exit_unless_shipped(report)
+    chosen_policy = load_policy(policy) if policy else None
+    if dry_run:
+        selection = gate(collect_variants(folder), chosen_policy or run_policy(folder))
+        _show_selection(selection)
+        console.print("dry run: nothing written", highlight=False)
+    elif policy is None or apply:
+        selection = report_run(folder, selection=select_run(folder, chosen_policy))["selection"]
+        _show_selection(selection)
+        console.print(f"written: {folder.selection}, {folder.report_html}", highlight=False)
+    else:
+        selection, written = select_beside(folder, chosen_policy)
+        _show_selection(selection)
+        console.print(f"written: {written} (the run's own choice, {folder.selection}, is unchanged; --apply replaces it)", highlight=False)
+    _exit_unless_shipped({"selection": selection})
 
 
 @app.command()
@@ -344,10 +369,12 @@ def compare(
     before: Path = typer.Argument(..., help="The earlier run folder."),
     after: Path = typer.Argument(..., help="The later run folder (e.g. after a model update)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of tables."),
+    force: bool = typer.Option(False, "--force", help="Compare runs on different data sets, labels or features anyway."),
 ):
     """What changed between two runs: per-variant metric deltas and verdict changes.
 
-    Reads each run's report.json; variants are matched by name.
+    Reads each run's report.json; variants are matched by name. Runs on different data sets, labels or
+    features measure different things and are refused (exit status 2) unless --force is given.
 
     Examples:
 
@@ -357,13 +384,16 @@ def compare(
     """
     import json
 
-    from rtguard.report.compare import compare_reports, metric_rows, summary, verdict_rows
+    from rtguard.report.compare import compare_reports, incomparable, metric_rows, summary, verdict_rows
     from rtguard.report.table import rich_grid
 
     reports = []
     for run_dir in (before, after):
         folder = RunFolder(run_dir)
         reports.append(folder.read_json(folder.require(folder.report_json, f"run `rtguard report {run_dir}` first")))
+    differences = incomparable(*reports)
+    if differences and not force:
+        raise RtguardError(f"{before} and {after} measure different things: {'; '.join(differences)} (--force compares them anyway)")
     comparison = compare_reports(*reports)
     if as_json:
         typer.echo(json.dumps(comparison, indent=2))

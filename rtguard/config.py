@@ -37,6 +37,10 @@ class DataConfig(Section):
     )
     test_fraction: float = Field(0.25, gt=0, lt=1, description="Share held out for test when the data has no test file.")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of training data held out for early stopping.")
+    selection_fraction: float = Field(
+        0.15, gt=0, lt=1, description="Share of the training data held out for decisions: each variant's operating point, "
+        "the policy gate and the choice (the test split is only reported)."
+    )
     label_column: str = Field("Label", description="csv: name of the label column.")
     benign_label: str = Field("BENIGN", description="csv: the label value meaning benign traffic.")
     categorical_columns: list[str] | None = Field(

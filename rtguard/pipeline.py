@@ -12,9 +12,9 @@ from rtguard.evaluate import evaluate_run
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.integrity import sign_all
 from rtguard.optimize import optimize_run
-from rtguard.policy import Policy
+from rtguard.policy import Policy, dump_policy
 from rtguard.report import report_run
-from rtguard.runfolder import RunFolder, building
+from rtguard.runfolder import RunFolder, building, write_text
 from rtguard.select import select_run
 from rtguard.train import train_run
 
@@ -29,6 +29,8 @@ def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progr
         run = RunFolder(folder)
         say(f"data: {config.data.dataset}")
         prepare_run_data(run, config)
+        policy = policy or Policy()
+        write_text(run.policy, dump_policy(policy))  # optimize calibrates each variant's operating point to it
         if config.evaluate.robustness.enabled:  # a threat model the data cannot meet fails now, not after training
             threat_model(FeatureSchema.load(run.schema), config.data.dataset, config.evaluate.robustness.mutable)
         say("train")
@@ -40,7 +42,6 @@ def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progr
         if config.signing.key:  # after evaluate: the signatures bind each variant's metrics.json too
             say(f"sign: every variant with {config.signing.key}")
             sign_all(run.root, config.signing.key)
-        policy = policy or Policy()
         say(f"select: policy '{policy.name}'")
         selection = select_run(run, policy)
         say("report")

@@ -83,7 +83,7 @@ class RunFolder:
         if "report" in later:
             # A signature covers metrics.json, so new measurements void it too.
             doomed += [self.report_json, self.report_md, self.report_html, self.plots, self.selection,
-                       *self.variants.glob("*/model.sig")]
+                       *self.root.glob("selection.*.json"), *self.variants.glob("*/model.sig")]
         for path in doomed:
             if path.is_dir():
                 shutil.rmtree(path)

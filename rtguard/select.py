@@ -2,7 +2,10 @@
 
 A security team has to defend the variant it ships, so every decision here is a
 measured value against a written threshold; a metric a run did not measure is "not
-measured" and never passes a check that requires it.
+measured" and never passes a check that requires it. Quality is read from the selection
+split (metrics.json `selection`), never from the test split, which is only reported; a
+difference inside the bootstrap's 95% interval, or a latency inside the spread of its
+rounds, is a tie, never a reason.
 
 The gate runs twice: per variant (its ONNX Runtime measurements, the checklist) and per
 (variant, backend) pair, where a pair's latency, throughput and quality are its own
@@ -14,25 +17,35 @@ were measured has one pair per variant: the variant on ONNX Runtime.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from rtguard.errors import PolicyError
+from rtguard.intervals import DECIDING, difference_interval
 from rtguard.measurements import collect_variants
-from rtguard.policy import Policy, dump_policy, load_policy
+from rtguard.policy import Policy, dump_policy, run_policy
 from rtguard.runfolder import RunFolder, write_json, write_text
 
 PASS, FAIL, NOT_MEASURED, NOT_REQUIRED = "pass", "fail", "not measured", "not required"
+FLOORS = ("min_detection_rate", "min_macro_f1")  # absolute checks that tell a useless detector, the reference included
 SELECTION_EXIT = 3  # nothing passes: distinct from usage errors (2), so CI can tell them apart
 
 RULE = (
     "Candidates are the built variants (the PyTorch reference is not a deployable artifact) that pass "
-    "every required check of the policy; a required check whose metric was not measured does not pass. "
-    "Each candidate is gated again on every backend that ran it, with that backend's own latency (batch 1, "
-    "one thread), throughput (all cores) and quality; a backend whose outputs differ from the artifact's beyond "
+    "every required check of the policy on the selection split; a required check whose metric was not measured "
+    "does not pass, and a quality loss fails only when it is above its threshold and outside the bootstrap's 95% "
+    "interval. Each candidate is gated again on every backend that ran it, with that backend's own latency (batch 1, "
+    "one thread) and throughput (all cores); a backend whose outputs differ from the artifact's beyond "
     "tolerance, or that cannot run it, never passes. The passing (variant, backend) pair best on the policy's "
-    "`prefer` objective ships (default: lowest p99 latency at batch 1), ties broken by the other Pareto objectives "
-    "in their listed order. No passing pair: nothing ships and `rtguard select` exits 3."
+    "`prefer` objective ships (default: detection at the operating point); pairs within noise of the best "
+    "(a bootstrap interval of the difference that holds 0, or latency/throughput spreads that overlap) are tied, "
+    "and ties go to the highest throughput per core (beyond noise), then the smallest file, then the name. "
+    "No passing pair: nothing ships and `rtguard select` exits 3."
 )
+# The quality keys the gate reads from the selection split (metrics.json `selection`); the test split's are only reported.
+QUALITY_KEYS = ("accuracy", "macro_f1", "detection_rate", "false_positive_rate", "argmax_detection_rate",
+                "argmax_false_positive_rate", "auroc", "pr_auc", "per_class_recall", "confusion_matrix")
 
 
 @dataclass(frozen=True)
@@ -47,8 +60,9 @@ class Check:
 CHECKS = (
     Check("max_latency_p99_ms", "p99 latency, batch 1", "latency_p99_ms", "at_most", "ms"),
     Check("min_throughput_per_s", "throughput", "throughput_per_s", "at_least", "rows/s"),
-    Check("min_detection_rate", "detection rate", "detection_rate", "at_least", "rate"),
-    Check("max_false_positive_rate", "false-positive rate", "false_positive_rate", "at_most", "rate"),
+    Check("min_detection_rate", "detection at the operating point", "detection_rate", "at_least", "rate"),
+    Check("min_macro_f1", "macro-F1", "macro_f1", "at_least", "rate"),
+    Check("max_false_positive_rate", "false-positive rate at the operating point", "false_positive_rate", "at_most", "rate"),
     Check("max_macro_f1_loss", "macro-F1 loss vs reference", "macro_f1", "loss", "delta"),
     Check("max_evasion_rate_increase", "evasion-rate increase vs reference", "evasion_rate", "increase", "delta"),
     Check("max_noise_accuracy_loss", "noise-accuracy loss vs reference", "noise_accuracy", "loss", "delta"),
@@ -75,19 +89,34 @@ OBJECTIVES = (
 def select_run(run: RunFolder, policy: Policy | None = None) -> dict:
     """Gate every variant of a run and write selection.json; a policy given becomes the run's
     (policy.toml), otherwise the run's own policy applies, or the default."""
-    variants = collect_variants(run)
-    selection = select(variants, policy or load_policy(run.policy if run.policy.exists() else None))
+    selection = select(collect_variants(run), policy or run_policy(run))
     if policy is not None:
         write_text(run.policy, dump_policy(policy))
     write_json(run.selection, selection)
     return selection
 
 
+def select_beside(run: RunFolder, policy: Policy) -> tuple[dict, Path]:
+    """The decision under another policy, written beside the run's own (selection.NAME.json), which stays as it is."""
+    selection = select(collect_variants(run), policy)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", policy.name).strip("-.") or "policy"
+    path = run.selection.with_name(f"selection.{slug}.json")
+    write_json(path, selection)
+    return selection, path
+
+
+def decision_view(metrics: dict) -> dict:
+    """A variant's metrics as decisions read them: quality from the selection split, nothing from the test split."""
+    return {**{k: v for k, v in metrics.items() if k not in QUALITY_KEYS}, **metrics.get("selection", {})}
+
+
 def select(variants: list[dict], policy: Policy) -> dict:
     """The checklist per variant, the Pareto front and the choice, as written to selection.json."""
+    variants = [{**v, "metrics": decision_view(v["metrics"])} for v in variants]
     by_name = {v["name"]: v["metrics"] for v in variants}
     if policy.reference not in by_name:
         raise PolicyError(f"policy reference {policy.reference!r} is not a variant of this run: {', '.join(by_name)}")
+    _check_operating_point(variants, policy)
     reference = by_name[policy.reference]
     gated = []
     for variant in variants:
@@ -98,11 +127,13 @@ def select(variants: list[dict], policy: Policy) -> dict:
     pareto = pareto_summary(by_name)
     pairs = gate_pairs(variants, policy, reference)
     pair_metrics = {p["name"]: p["metrics"] for p in pairs if p["passed"]}
-    chosen_pair = next((p for p in pairs if p["name"] == choose(list(pair_metrics), pair_metrics, pareto["objectives"], policy.prefer)), None)
+    decision = choose(list(pair_metrics), pair_metrics, policy.prefer)
+    chosen_pair = next((p for p in pairs if p["name"] == decision["chosen"]), None)
     chosen = chosen_pair["variant"] if chosen_pair else None
     return {
         "policy": policy.model_dump(),
         "reference": policy.reference,
+        "split": "selection",
         "rule": RULE,
         "checks": [{"key": c.key, "label": c.label, "metric": c.metric, "threshold": getattr(policy, c.key),
                     "required": _required(getattr(policy, c.key)), "text": check_text(c, getattr(policy, c.key))} for c in CHECKS],
@@ -111,21 +142,39 @@ def select(variants: list[dict], policy: Policy) -> dict:
         "pairs": [{k: v for k, v in p.items() if k != "metrics"} for p in pairs],
         "chosen": chosen,
         "backend": chosen_pair["backend"] if chosen_pair else None,
-        "verdict": _verdict(chosen_pair, pairs, pair_metrics, policy),
+        "tied": decision["tied"],
+        "tie_break": decision["tie_break"],
+        "verdict": _verdict(chosen_pair, decision, pairs, pair_metrics, policy, gated),
     }
 
 
-# What a pair measures itself; everything else (robustness, size, cost) is its variant's.
-PAIR_KEYS = ("latency_p50_ms", "latency_p99_ms", "latency_mean_ms", "latency_calls", "throughput_per_s", "throughput_batch",
-             "accuracy", "macro_f1", "detection_rate", "false_positive_rate", "per_class_recall", "agreement", "max_abs_prob_diff")
+def _check_operating_point(variants: list[dict], policy: Policy) -> None:
+    """The variants' thresholds were calibrated for one operating point; a policy asking another cannot be checked against them."""
+    wanted = (policy.operating_point, policy.operating_target())
+    for variant in variants:
+        point = variant["metrics"].get("operating_point") or {}
+        if variant["artifact"] is None or point.get("set_by") != "policy" or (point["mode"], point["target"]) == wanted:
+            continue
+        raise PolicyError(
+            f"policy '{policy.name}' puts the operating point at {wanted[0]} {wanted[1]:g}, but {variant['name']} alerts at "
+            f"{point['mode']} {point['target']:g} (calibrated into its graph when it was built): put the policy in the run's "
+            "policy.toml and run `rtguard optimize` and `rtguard evaluate` again")
+
+
+# What a pair on another backend measures itself: its speed. Its quality is its variant's as long as its outputs
+# agree with the artifact's (a "mismatch" pair never passes); robustness, size and cost are the variant's.
+PAIR_KEYS = ("latency_p50_ms", "latency_p99_ms", "latency_mean_ms", "latency_calls", "latency_spread_ms",
+             "throughput_per_s", "throughput_batch", "throughput_spread")
 RUNNABLE = ("measured", "mismatch")
+MAIN_BACKEND = "onnxruntime"  # measured by the full protocol as the variant itself: one measurement per figure
 
 
 def pair_metrics(variant_metrics: dict, backend: str, measured: dict) -> dict:
-    """The variant's metrics with the pair's own measurements in place of its ONNX Runtime ones."""
+    """The variant's metrics with the pair's own speed in place of its ONNX Runtime speed."""
     provider = measured.get("settings", {}).get("all_cores", {}).get("provider", backend)
-    return {**{k: v for k, v in variant_metrics.items() if k != "backends"}, **{k: measured[k] for k in PAIR_KEYS if k in measured},
-            "backend": backend, "execution_provider": provider}
+    own = {} if backend == MAIN_BACKEND else {k: measured[k] for k in PAIR_KEYS if k in measured}
+    return {**{k: v for k, v in variant_metrics.items() if k != "backends"}, **own, "backend": backend,
+            "execution_provider": variant_metrics.get("execution_provider", provider) if backend == MAIN_BACKEND else provider}
 
 
 def gate_pairs(variants: list[dict], policy: Policy, reference: dict) -> list[dict]:
@@ -156,6 +205,12 @@ def evaluate_check(check: Check, threshold, metrics: dict, reference: dict) -> d
         status = NOT_MEASURED
     else:
         status = PASS if _meets(check.rule, value, threshold) else FAIL
+    noise = metrics.get("vs_reference", {}).get(check.metric) if check.rule == "loss" else None
+    if noise is not None and value is not None and value > 0:  # a loss: is it outside the bootstrap's noise?
+        outside = noise[1] < 0
+        detail = f"{detail}; 95% interval of the difference [{noise[0]:+.4f}, {noise[1]:+.4f}]: " + ("outside noise" if outside else "within noise")
+        if status == FAIL and not outside:
+            status = PASS
     return {"status": status, "value": value, "detail": detail}
 
 
@@ -231,13 +286,48 @@ def pareto_summary(by_name: dict[str, dict]) -> dict:
             "front": front, "dominated_by": dominated_by}
 
 
-def choose(candidates: list[str], by_name: dict[str, dict], objectives: list[str], prefer: str) -> str | None:
-    """The candidate best on `prefer`, ties broken by the other objectives in order."""
+def choose(candidates: list[str], by_name: dict[str, dict], prefer: str) -> dict:
+    """{chosen, tied, tie_break}: the candidate best on `prefer`, where every candidate within noise of the best is tied
+    and ties go to the highest throughput per core beyond noise, then the smallest file, then the name."""
     if not candidates:
-        return None
-    order = [prefer] + [m for m in objectives if m != prefer] if prefer in objectives else objectives
-    costs = _costs(by_name, order, candidates)
-    return min(candidates, key=lambda name: costs[name])
+        return {"chosen": None, "tied": [], "tie_break": None}
+    sign = -1 if dict(OBJECTIVES)[prefer] == "max" else 1
+    best = min(candidates, key=lambda name: (sign * objective_value(by_name[name], prefer), name))
+    tied = sorted(name for name in candidates if name == best or same_within_noise(by_name[name], by_name[best], prefer))
+    if len(tied) == 1:
+        return {"chosen": best, "tied": tied, "tie_break": None}
+    fastest = max(tied, key=lambda name: (throughput_per_core(by_name[name]), name))
+    still = [name for name in tied if name == fastest or same_within_noise(by_name[name], by_name[fastest], "throughput_per_s")]
+    if len(still) == 1:
+        return {"chosen": fastest, "tied": tied, "tie_break": "throughput per core"}
+    smallest = min(still, key=lambda name: (by_name[name]["file_bytes"], name))
+    same_size = [name for name in still if by_name[name]["file_bytes"] == by_name[smallest]["file_bytes"]]
+    return {"chosen": smallest, "tied": tied, "tie_break": "file size" if len(same_size) == 1 else "name"}
+
+
+def same_within_noise(a: dict, b: dict, metric: str) -> bool:
+    """Whether two candidates' values of `metric` cannot be told apart: quality by the paired bootstrap's interval of their
+    difference holding 0, speed by their rounds' spreads overlapping, anything else only when equal."""
+    if metric in DECIDING and metric in a.get("bootstrap", {}) and metric in b.get("bootstrap", {}):
+        low, high = difference_interval(a["bootstrap"][metric], b["bootstrap"][metric])
+        return low <= 0 <= high
+    spread_a, spread_b = _spread(a, metric), _spread(b, metric)
+    if spread_a and spread_b:
+        return spread_a[0] <= spread_b[1] and spread_b[0] <= spread_a[1]
+    return objective_value(a, metric) == objective_value(b, metric)
+
+
+def _spread(metrics: dict, metric: str) -> list[float] | None:
+    if metric == "throughput_per_s":
+        return metrics.get("throughput_spread")
+    if metric.startswith("latency_p"):
+        return metrics.get("latency_spread_ms", {}).get(metric.split("_")[1])
+    return None
+
+
+def throughput_per_core(metrics: dict) -> float:
+    cores = metrics.get("throughput_threads") or metrics.get("runtime", {}).get("intra_op_threads") or 1
+    return metrics.get("throughput_per_s", 0.0) / cores
 
 
 def format_value(check: Check, value) -> str:
@@ -279,19 +369,35 @@ def check_text(check: Check, threshold) -> str:
     return f"{check.label} {symbol} {shown}"
 
 
-def _verdict(chosen: dict | None, pairs: list[dict], by_name: dict[str, dict], policy: Policy) -> str:
+def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: dict[str, dict], policy: Policy,
+             gated: list[dict]) -> str:
     one_backend = len({p["backend"] for p in pairs}) <= 1  # runs from before backends: speak of variants only
     if chosen:
-        prefer = next(c for c in CHECKS if c.metric == policy.prefer)
+        prefer = next(c for c in CHECKS if c.metric == policy.prefer and c.unit != "delta")
         what, among = (chosen["variant"], "variant(s)") if one_backend else (f"{chosen['variant']} on {chosen['backend']}", "(variant, backend) pair(s)")
-        return (f"Ship {what}: it passes every required check of policy '{policy.name}' and is the best of the "
-                f"{len(by_name)} passing {among} on {prefer.label} ({format_value(prefer, by_name[chosen['name']][policy.prefer])}).")
+        mine = by_name[chosen["name"]]
+        shown = format_value(prefer, mine[policy.prefer])
+        interval = mine.get("confidence", {}).get(policy.prefer)
+        shown += f", 95% interval [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
+        text = (f"Ship {what}: it passes every required check of policy '{policy.name}' on the selection split and is the best of "
+                f"the {len(by_name)} passing {among} on {prefer.label} ({shown}).")
+        others = [name.split("@")[0] if one_backend else name.replace("@", " on ") for name in decision["tied"] if name != chosen["name"]]
+        if others:
+            text += f" Within noise of it: {', '.join(others)}; the tie went to the {decision['tie_break']}."
+        return text
     reasons: dict[str, list[str]] = {}  # pairs blocked for the same reasons are named together
     for pair in pairs:
         why = pair["reason"] if "backend" in pair["blocking"] and pair["reason"] else blocking_summary(pair, policy.model_dump())
         reasons.setdefault(why, []).append(pair["variant"] if one_backend else f"{pair['variant']} on {pair['backend']}")
-    return f"Nothing to ship: no variant passes policy '{policy.name}'. " + " ".join(
+    text = f"Nothing to ship: no variant passes policy '{policy.name}'. " + " ".join(
         f"{', '.join(names)}: {why}." for why, names in reasons.items())
+    floors = [c.key for c in CHECKS if c.key in FLOORS]
+    reference = next(g for g in gated if g["name"] == policy.reference)
+    below = [key for key in reference["blocking"] if key in floors]
+    if below:
+        text += (f" The reference {policy.reference} is below the floor too ({blocking_summary({**reference, 'blocking': below}, policy.model_dump())}): "
+                 "the detector itself is not useful on this data, whatever its compression.")
+    return text
 
 
 def blocking_summary(gated: dict, thresholds: dict) -> str:

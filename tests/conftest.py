@@ -13,7 +13,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TINY = {
     "data": {"n_flows": 3000, "seed": 7},
     "model": {"hidden": [16]},
-    "train": {"epochs": 2, "batch_size": 256},
+    "train": {"epochs": 10, "batch_size": 256},  # enough to clear the default policy's floors
     "evaluate": {
         "latency_calls": 20, "warmup_calls": 2, "throughput_batch": 64, "throughput_seconds": 0.05, "threads": 1,
         # the security evaluation on a few flows: every run in the suite pays for it

@@ -24,7 +24,7 @@ def test_every_example_policy_loads(path):
 def test_every_metric_read_is_documented():
     read = {check.metric for check in CHECKS} | {metric for metric, _ in OBJECTIVES}
     assert read <= METRIC_KEYS.keys()
-    assert {check.key for check in CHECKS} | {"name", "reference", "prefer"} == Policy.model_fields.keys()
+    assert {check.key for check in CHECKS} | {"name", "reference", "prefer", "operating_point", "target_fpr"} == Policy.model_fields.keys()
 
 
 def test_dump_reads_back_as_the_same_policy():

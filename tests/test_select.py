@@ -5,8 +5,8 @@ import pytest
 from rtguard.errors import PolicyError
 from rtguard.policy import Policy
 from rtguard.select import (
-    CHECKS, FAIL, NOT_MEASURED, NOT_REQUIRED, PASS, choose, evaluate_check, pareto_front, pareto_summary, select,
-    worst_change,
+    CHECKS, FAIL, NOT_MEASURED, NOT_REQUIRED, PASS, choose, decision_view, evaluate_check, pareto_front, pareto_summary,
+    same_within_noise, select, worst_change,
 )
 
 BY_KEY = {check.key: check for check in CHECKS}
@@ -16,6 +16,7 @@ CASES = [
     ("max_latency_p99_ms", 1.0, {}, {"latency_p99_ms": 1.0}, {"latency_p99_ms": 1.5}),
     ("min_throughput_per_s", 1000.0, {}, {"throughput_per_s": 2000.0}, {"throughput_per_s": 500.0}),
     ("min_detection_rate", 0.9, {}, {"detection_rate": 0.95}, {"detection_rate": 0.85}),
+    ("min_macro_f1", 0.5, {}, {"macro_f1": 0.6}, {"macro_f1": 0.4}),
     ("max_false_positive_rate", 0.05, {}, {"false_positive_rate": 0.01}, {"false_positive_rate": 0.06}),
     ("max_macro_f1_loss", 0.01, {"macro_f1": 0.90}, {"macro_f1": 0.895}, {"macro_f1": 0.88}),
     ("max_evasion_rate_increase", 0.02, {"evasion_rate": {"pgd": {"0.1": 0.20}}},
@@ -77,31 +78,75 @@ def test_pareto_front_on_hand_checked_cases(costs, front):
     assert pareto_front(costs) == front
 
 
+QUALITY = ("detection_rate", "false_positive_rate", "macro_f1")
+
+
 def _metrics(detection, fpr, p99, throughput, size, **extra):
-    return {"detection_rate": detection, "false_positive_rate": fpr, "latency_p99_ms": p99,
-            "throughput_per_s": throughput, "file_bytes": size, "macro_f1": 0.9, **extra}
+    """Speed and size at the top level, quality under `selection` (what the gate reads), as evaluate writes them."""
+    quality = {"detection_rate": detection, "false_positive_rate": fpr, "macro_f1": 0.9} | {k: v for k, v in extra.items() if k in QUALITY}
+    return {"latency_p99_ms": p99, "throughput_per_s": throughput, "file_bytes": size,
+            **{k: v for k, v in extra.items() if k not in QUALITY}, "selection": quality}
+
+
+def test_the_gate_reads_the_selection_split_never_the_test_split():
+    metrics = _metrics(0.90, 0.05, 0.1, 1000, 100) | {"detection_rate": 0.10, "macro_f1": 0.10}  # test split: poor
+    assert decision_view(metrics)["detection_rate"] == 0.90 and decision_view(metrics)["macro_f1"] == 0.9
+    assert "detection_rate" not in decision_view({"latency_p99_ms": 1.0, "detection_rate": 0.9})  # no selection: not measured
 
 
 def test_pareto_summary_turns_max_objectives_into_costs_and_skips_unmeasured_ones():
-    by_name = {
+    by_name = {name: decision_view(metrics) for name, metrics in {
         "ref": _metrics(0.90, 0.05, 0.50, 1000, 100),
         "fast": _metrics(0.90, 0.05, 0.10, 2000, 100),             # dominates ref
         "small": _metrics(0.89, 0.05, 0.20, 1500, 30, evasion_rate={"pgd": {"0.1": 0.3}}),
-    }
+    }.items()}
     summary = pareto_summary(by_name)
     assert "evasion_rate" in summary["not_measured"] and "evasion_rate" not in summary["objectives"]
     assert summary["front"] == ["fast", "small"]
     assert summary["dominated_by"] == {"ref": "fast"}
 
 
-def test_choose_prefers_the_policy_objective_and_breaks_ties_in_order():
-    by_name = {"a": _metrics(0.90, 0.05, 0.10, 1000, 100), "b": _metrics(0.95, 0.05, 0.10, 900, 100),
-               "c": _metrics(0.80, 0.01, 0.30, 5000, 10)}
-    objectives = pareto_summary(by_name)["objectives"]
-    assert choose(["a", "b", "c"], by_name, objectives, "latency_p99_ms") == "b"  # tie on p99, b detects more
-    assert choose(["a", "b", "c"], by_name, objectives, "throughput_per_s") == "c"
-    assert choose(["a", "b"], by_name, objectives, "file_bytes") == "b"
-    assert choose([], by_name, objectives, "latency_p99_ms") is None
+def _replicates(center, width=0.0, period=7, n=210):
+    """Bootstrap replicates around `center`, up to `width` away; variants with another period disagree resample by resample."""
+    return [center + width * ((i % period) - period // 2) / (period // 2) for i in range(n)]
+
+
+def _decided(detection, throughput, size, spread=0.05, width=0.0):
+    metrics = decision_view(_metrics(detection, 0.01, 0.1, throughput, size))
+    period = 3 + 2 * (int(throughput) % 3)  # paired replicates that do not move in lockstep
+    return metrics | {"bootstrap": {"detection_rate": _replicates(detection, width, period), "macro_f1": _replicates(0.9)},
+                      "throughput_spread": [throughput * (1 - spread), throughput * (1 + spread)]}
+
+
+def test_choose_takes_the_best_detection_and_breaks_ties_within_noise_by_throughput_then_size():
+    clear = {"a": _decided(0.90, 1000, 100), "b": _decided(0.95, 900, 100)}
+    assert choose(["a", "b"], clear, "detection_rate") == {"chosen": "b", "tied": ["b"], "tie_break": None}
+    noisy = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 500, 100, width=0.1), "c": _decided(0.70, 9000, 1)}
+    assert choose(["a", "b", "c"], noisy, "detection_rate") == {"chosen": "a", "tied": ["a", "b"], "tie_break": "throughput per core"}
+    same_speed = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 1010, 50, width=0.1)}
+    assert choose(["a", "b"], same_speed, "detection_rate") == {"chosen": "b", "tied": ["a", "b"], "tie_break": "file size"}
+    assert choose([], clear, "detection_rate") == {"chosen": None, "tied": [], "tie_break": None}
+
+
+def test_latencies_whose_rounds_overlap_are_a_tie_never_a_reason():
+    fast, slow = decision_view(_metrics(0.9, 0.01, 0.050, 1000, 100)), decision_view(_metrics(0.9, 0.01, 0.052, 1000, 50))
+    fast["latency_spread_ms"], slow["latency_spread_ms"] = {"p99": [0.045, 0.060]}, {"p99": [0.047, 0.058]}
+    for metrics in (fast, slow):
+        metrics["throughput_spread"] = [900, 1100]
+    assert same_within_noise(fast, slow, "latency_p99_ms")
+    assert choose(["fast", "slow"], {"fast": fast, "slow": slow}, "latency_p99_ms")["chosen"] == "slow"  # the smaller file
+    slow["latency_spread_ms"] = {"p99": [0.07, 0.09]}
+    assert not same_within_noise(fast, slow, "latency_p99_ms")
+
+
+def test_a_loss_inside_the_bootstraps_noise_does_not_fail():
+    check, reference = BY_KEY["max_macro_f1_loss"], {"macro_f1": 0.90}
+    noisy = evaluate_check(check, 0.01, {"macro_f1": 0.88, "vs_reference": {"macro_f1": [-0.05, 0.01]}}, reference)
+    assert noisy["status"] == PASS and "within noise" in noisy["detail"]
+    real = evaluate_check(check, 0.01, {"macro_f1": 0.88, "vs_reference": {"macro_f1": [-0.03, -0.01]}}, reference)
+    assert real["status"] == FAIL and "outside noise" in real["detail"]
+    small = evaluate_check(check, 0.01, {"macro_f1": 0.895, "vs_reference": {"macro_f1": [-0.008, -0.002]}}, reference)
+    assert small["status"] == PASS  # outside noise, but below the threshold
 
 
 def _variants(**metrics_by_name):
@@ -109,17 +154,26 @@ def _variants(**metrics_by_name):
             for name, metrics in metrics_by_name.items()]
 
 
-def test_select_ships_the_fastest_passing_artifact_never_the_reference():
+def test_select_ships_the_best_detecting_passing_artifact_never_the_reference():
     variants = _variants(**{
-        "torch-fp32": _metrics(0.90, 0.05, 0.01, 9000, 100),  # fastest, but not a deployable artifact
-        "onnx-fp32": _metrics(0.90, 0.05, 0.08, 8000, 100),
-        "int8": _metrics(0.90, 0.05, 0.05, 8000, 30, macro_f1=0.85),  # faster, but lost 0.05 macro-F1
+        "torch-fp32": _metrics(0.99, 0.01, 0.01, 9000, 100),  # best, but not a deployable artifact
+        "onnx-fp32": _metrics(0.90, 0.01, 0.08, 8000, 100),
+        "int8": _metrics(0.95, 0.01, 0.05, 8000, 30, macro_f1=0.85),  # detects more, but lost 0.05 macro-F1
     })
     selection = select(variants, Policy())
-    assert selection["chosen"] == "onnx-fp32"
+    assert selection["chosen"] == "onnx-fp32" and selection["split"] == "selection"
     gated = {v["name"]: v for v in selection["variants"]}
     assert gated["int8"]["blocking"] == ["max_macro_f1_loss"] and not gated["torch-fp32"]["candidate"]
-    assert selection["verdict"].startswith("Ship onnx-fp32") and "0.08 ms" in selection["verdict"]
+    assert selection["verdict"].startswith("Ship onnx-fp32") and "detection at the operating point (0.9000)" in selection["verdict"]
+
+
+def test_a_floor_blocks_a_useless_detector_and_says_the_reference_is_as_poor():
+    variants = _variants(**{"torch-fp32": _metrics(0.30, 0.01, 0.1, 1, 1, macro_f1=0.35),
+                            "onnx-fp32": _metrics(0.30, 0.01, 0.1, 1, 1, macro_f1=0.35)})
+    selection = select(variants, Policy())
+    assert selection["chosen"] is None
+    assert "The reference torch-fp32 is below the floor too" in selection["verdict"]
+    assert "macro-F1 is 0.3500 (needs ≥ 0.5000)" in selection["verdict"]
 
 
 def test_nothing_passes_when_a_required_metric_was_never_measured():
@@ -128,6 +182,14 @@ def test_nothing_passes_when_a_required_metric_was_never_measured():
     assert selection["chosen"] is None
     assert selection["verdict"] == ("Nothing to ship: no variant passes policy 'default'. onnx-fp32: "
                                     "p99 latency, batch 1 is 0.1 ms (needs ≤ 0.05 ms); not measured: signature verified.")
+
+
+def test_a_policy_with_another_operating_point_than_the_variants_is_refused():
+    point = {"threshold": 0.7, "set_by": "policy", "mode": "target_fpr", "target": 0.01}
+    variants = _variants(**{"torch-fp32": _metrics(0.9, 0.01, 0.1, 1, 1), "onnx-fp32": _metrics(0.9, 0.01, 0.1, 1, 1, operating_point=point)})
+    assert select(variants, Policy())["chosen"] == "onnx-fp32"
+    with pytest.raises(PolicyError, match="target_fpr 0.02, but onnx-fp32 alerts at target_fpr 0.01"):
+        select(variants, Policy(target_fpr=0.02))
 
 
 def test_a_policy_reference_that_is_not_in_the_run_is_an_error():
@@ -164,9 +226,17 @@ def test_select_exit_codes_and_what_it_writes(run_copy, tmp_path):
     import json
 
     assert _invoke("select", run_copy).exit_code == 0
-    result = _invoke("select", run_copy, "--policy", _policy(tmp_path, 'name = "impossible"\nmax_latency_p99_ms = 1e-9\n'))
+    own = (run_copy / "selection.json").read_text()
+    impossible = _policy(tmp_path, 'name = "impossible"\nmax_latency_p99_ms = 1e-9\n')
+    result = _invoke("select", run_copy, "--policy", impossible, "--dry-run")
+    assert result.exit_code == 3 and "nothing written" in result.output and not (run_copy / "selection.impossible.json").exists()
+    result = _invoke("select", run_copy, "--policy", impossible)
     assert result.exit_code == 3, result.output
     assert "Nothing to ship" in result.output and "not measured" not in result.output
+    beside = json.loads((run_copy / "selection.impossible.json").read_text())
+    assert beside["chosen"] is None and (run_copy / "selection.json").read_text() == own, "the run's own choice stays"
+    assert _invoke("select", run_copy).exit_code == 0
+    assert _invoke("select", run_copy, "--policy", impossible, "--apply").exit_code == 3
     selection = json.loads((run_copy / "selection.json").read_text())
     assert selection["chosen"] is None and selection["policy"]["name"] == "impossible"
     assert "Nothing to ship" in (run_copy / "report.html").read_text()
@@ -218,11 +288,12 @@ def test_the_gate_picks_a_variant_backend_pair_and_skips_pairs_that_cannot_run_o
     assert "onnx-fp32 on tensorrt: no GPU" in strict["verdict"]
 
 
-def test_a_pair_is_gated_on_its_own_speed_and_quality_not_its_variants():
+def test_a_pair_is_gated_on_its_own_speed_and_its_variants_selection_quality():
     variants = _variants(**{
         "torch-fp32": _metrics(0.90, 0.05, 0.01, 9000, 100),
         "onnx-fp32": _metrics(0.90, 0.05, 0.08, 8000, 100) | {"backends": {"openvino": _pair(0.5, 9000, detection_rate=0.5)}},
     })
     selection = select(variants, Policy(max_latency_p99_ms=0.1, min_detection_rate=0.8))
     pair = selection["pairs"][0]
-    assert selection["chosen"] is None and set(pair["blocking"]) == {"max_latency_p99_ms", "min_detection_rate"}
+    # the backend's own quality numbers are reported, not gated: its outputs agree with the artifact's or it is a mismatch
+    assert selection["chosen"] is None and pair["blocking"] == ["max_latency_p99_ms"]

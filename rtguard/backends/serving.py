@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from rtguard.backends import SERVING_BACKENDS, LoadedModel, artifact_backend
 from rtguard.config import RuntimeConfig
 from rtguard.errors import ConfigError
 from rtguard.runtime.errors import RunFailed
 from rtguard.runtime.guarded import GuardedSession
-from rtguard.runtime.loader import Trust, load_session, read_schema, trusted_folder
+from rtguard.runtime.loader import Trust, load_session, read_schema, stated_threshold, trusted_folder
 from rtguard.runtime.session import OUTPUT_NAME
 
 
@@ -34,8 +35,10 @@ def load_backend_session(variant_dir: Path, trust: Trust, settings: RuntimeConfi
     with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:
         schema = read_schema(folder / "schema.json")
         model = engine.load(folder / "model.onnx", settings.threads or os.cpu_count() or 1, settings)
+        metadata = {prop.key: prop.value for prop in onnx.load(str(folder / "model.onnx"), load_external_data=False).metadata_props}
+        threshold = stated_threshold(Path(variant_dir), metadata)
     return GuardedSession(BackendRunner(model, settings.deadline_ms / 1000), schema, settings, Path(variant_dir).name,
-                          record={"backend": model.backend, **model.settings})
+                          record={"backend": model.backend, **model.settings}, alert_threshold=threshold)
 
 
 class BackendRunner:

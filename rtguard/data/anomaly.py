@@ -58,7 +58,8 @@ def to_anomaly(frames: LabelledFrames, schema: FeatureSchema, splits: Splits) ->
     anomaly_schema = FeatureSchema(features=schema.features, classes=list(CLASSES), benign_class=BENIGN)
     anomaly_splits = Splits(
         x_train=splits.x_train[keep], y_train=np.zeros(int(keep.sum()), dtype=np.int64),
-        x_val=splits.x_val, y_val=binary(splits.y_val), x_test=splits.x_test, y_test=binary(splits.y_test),
+        x_val=splits.x_val, y_val=binary(splits.y_val), x_selection=splits.x_selection, y_selection=binary(splits.y_selection),
+        x_test=splits.x_test, y_test=binary(splits.y_test),
     )
     return anomaly_schema, anomaly_splits, _attack_labels(frames, schema, splits), int((~keep).sum())
 

@@ -19,15 +19,27 @@ from rtguard.data.schema import FeatureSchema, FeatureSpec
 from rtguard.errors import DataError
 
 BINARY_ATTACK = "attack"
-MIN_TRAIN_SAMPLES_PER_CLASS = 2  # one for training, one for validation
+MIN_TRAIN_SAMPLES_PER_CLASS = 2  # one for training, one held out (selection first; validation may then lack a rare class)
+
+
+SPLITS = ("train", "val", "selection", "test")
 
 
 @dataclass
 class Splits:
+    """The four disjoint splits, each with its one job.
+
+    train fits the weights; val stops training and picks the checkpoint; selection
+    calibrates each variant's operating point and feeds every decision (the policy
+    gate, the Pareto front, the choice); test is only reported, never read by a decision.
+    """
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    x_selection: np.ndarray
+    y_selection: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
 
@@ -37,6 +49,9 @@ class Splits:
     @classmethod
     def load(cls, path: Path) -> "Splits":
         with np.load(path, allow_pickle=False) as arrays:
+            if "x_selection" not in arrays.files:
+                raise DataError(f"{path} predates the selection split: prepare the data again "
+                                "(`rtguard train RUN --config RUN/config.toml`)")
             return cls(**{name: arrays[name] for name in arrays.files})
 
 
@@ -65,6 +80,9 @@ def prepare(frames: LabelledFrames, config: DataConfig) -> tuple[FeatureSchema, 
         train_frame, train_labels = train_frame.iloc[train_idx], train_labels.iloc[train_idx]
     else:
         test_frame, test_labels = frames.test, frames.test_labels
+    pool_idx, selection_idx = _stratified_split(train_labels.to_numpy(), config.selection_fraction, rng)
+    selection_frame, selection_labels = train_frame.iloc[selection_idx], train_labels.iloc[selection_idx]
+    train_frame, train_labels = train_frame.iloc[pool_idx], train_labels.iloc[pool_idx]
     fit_idx, val_idx = _stratified_split(train_labels.to_numpy(), config.val_fraction, rng)
     fit_frame, fit_labels = train_frame.iloc[fit_idx], train_labels.iloc[fit_idx]
     val_frame, val_labels = train_frame.iloc[val_idx], train_labels.iloc[val_idx]
@@ -77,26 +95,29 @@ def prepare(frames: LabelledFrames, config: DataConfig) -> tuple[FeatureSchema, 
     for split, frame, labels in (
         ("train", fit_frame, fit_labels),
         ("val", val_frame, val_labels),
+        ("selection", selection_frame, selection_labels),
         ("test", test_frame, test_labels),
     ):
         encoded[split] = (_encode(frame, schema, imputation, config, summary), _label_codes(labels, schema))
         summary.rows[split] = len(frame)
         summary.class_counts[split] = {c: int((labels == c).sum()) for c in schema.classes}
-    splits = Splits(*encoded["train"], *encoded["val"], *encoded["test"])
+    splits = Splits(*(array for split in SPLITS for array in encoded[split]))
     return schema, splits, summary
 
 
 def prepare_new_rows(frame: pd.DataFrame, labels: pd.Series, schema: FeatureSchema, fills: dict[str, float],
                      config: DataConfig, source: str) -> tuple[Splits, DataSummary]:
     """New labelled rows for a model update, encoded with an existing schema (its vocabularies; `fills` for
-    NaN/inf) and split into train/val/test as `prepare` splits. `schema.classes` must name every label."""
+    NaN/inf) and split into train/val/selection/test as `prepare` splits. `schema.classes` must name every label."""
     summary = DataSummary(source=source)
     codes = _label_codes(labels, schema)
     rng = np.random.default_rng(config.seed)
     kept, test_idx = _stratified_split(codes, config.test_fraction, rng)
-    fit_pos, val_pos = _stratified_split(codes[kept], config.val_fraction, rng)
+    pool, selection_pos = _stratified_split(codes[kept], config.selection_fraction, rng)
+    pool = kept[pool]
+    fit_pos, val_pos = _stratified_split(codes[pool], config.val_fraction, rng)
     features = _encode(frame, schema, fills, config, summary)
-    parts = {"train": kept[fit_pos], "val": kept[val_pos], "test": test_idx}
+    parts = {"train": pool[fit_pos], "val": pool[val_pos], "selection": kept[selection_pos], "test": test_idx}
     for split, rows in parts.items():
         summary.rows[split] = len(rows)
         summary.class_counts[split] = {c: int((codes[rows] == i).sum()) for i, c in enumerate(schema.classes)}

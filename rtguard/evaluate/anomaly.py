@@ -1,13 +1,14 @@
-"""Evaluate stage of the anomaly task: every detector's own alerts, on the same test split.
+"""Evaluate stage of the anomaly task: every detector's own alerts, on the same selection and test splits.
 
 Quality comes from each artifact's `anomaly_score` and `alert` outputs (the threshold
 inside the graph), so the alert measured is the alert served. detection_rate and
 false_positive_rate keep their meaning (attack flows alerted, benign flows alerted) and
 sit beside AUROC and detection per attack class and per attack type, types absent from
-the training data included. Speed is measured as for classifiers (evaluate/speed.py).
-Evasion: the attacker lowers its own flows' anomaly score with FGSM/PGD on the reference
-detector's gradients, inside the same threat model, and the crafted flows are sent to
-every variant.
+the training data included, on the test split (reported); `selection` holds the decision
+metrics the gate reads, with bootstrap intervals, as for classifiers. Speed is measured as
+for classifiers (evaluate/speed.py). Evasion: the attacker lowers its own flows' anomaly
+score with FGSM/PGD on the reference detector's gradients, inside the same threat model,
+and the crafted flows (from the selection split) are sent to every variant.
 """
 
 from __future__ import annotations
@@ -18,53 +19,26 @@ from typing import Callable
 import numpy as np
 import torch
 
+from rtguard.artifact import ALERT, ANOMALY_SCORE, calibrate_threshold
 from rtguard.config import RunConfig
 from rtguard.data.anomaly import CLASSES, AttackLabels
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
-from rtguard.evaluate.quality import quality_metrics
+from rtguard.evaluate.quality import quality_metrics, ranking_quality
 from rtguard.evaluate.speed import measure_speed
+from rtguard.evaluate.uncertainty import bootstrap
 from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
 
 BASELINE = "torch-fp32"
-SCORE_OUTPUT, ALERT_OUTPUT = "anomaly_score", "alert"
 CHUNK = 8192
-
-
-def calibrate_threshold(benign_scores: np.ndarray, target_fpr: float) -> float:
-    """The smallest float32 threshold at which at most `target_fpr` of these benign flows alert (score >= threshold).
-
-    Just above the (k+1)-th highest score, k = floor(target_fpr * n): exactly the k highest alert
-    (fewer on ties), so the validation FPR never exceeds the target.
-    """
-    if len(benign_scores) == 0:
-        raise RtguardError("no benign validation flows to calibrate the alert threshold on")
-    return threshold_allowing(benign_scores, int(np.floor(target_fpr * len(benign_scores))))
-
-
-def threshold_allowing(scores: np.ndarray, alerts: int) -> float:
-    """The smallest float32 threshold at which at most `alerts` of `scores` reach it (inf when there are none)."""
-    ordered = np.sort(np.asarray(scores, dtype=np.float32))[::-1]
-    if alerts >= len(ordered):
-        return float(np.nextafter(ordered[-1], np.float32(-np.inf))) if len(ordered) else float("-inf")
-    return float(np.nextafter(ordered[max(alerts, 0)], np.float32(np.inf)))
 
 
 def decision_metrics(y_binary: np.ndarray, alerts: np.ndarray) -> dict:
     """accuracy, macro-F1, detection rate and FPR of the alert decisions (classes benign, anomaly)."""
     return quality_metrics(np.asarray(y_binary, dtype=np.int64), np.asarray(alerts, dtype=np.int64), list(CLASSES), 0)
-
-
-def auroc(y_binary: np.ndarray, scores: np.ndarray) -> float | None:
-    """Area under the ROC curve of the raw score: the threshold-free ranking quality."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y_binary)) < 2:
-        return None
-    return float(roc_auc_score(y_binary, np.nan_to_num(scores.astype(np.float64), posinf=np.finfo(np.float64).max)))
 
 
 def detection_by_label(alerts: np.ndarray, codes: np.ndarray, names: list[str], skip: set[str]) -> dict[str, dict]:
@@ -105,7 +79,7 @@ def onnx_scorer(name: str, session, threshold: float) -> Scorer:
     from rtguard.runtime.session import INPUT_NAME
 
     def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values, alerts = session.run([SCORE_OUTPUT, ALERT_OUTPUT], {INPUT_NAME: rows})
+        values, alerts = session.run([ANOMALY_SCORE, ALERT], {INPUT_NAME: rows})
         return values, alerts
 
     return Scorer(name, score, threshold)
@@ -128,8 +102,8 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
     names, threads, threat = evaluation_inputs(run, config, schema)
 
     reference = load_detector(schema, config.anomaly, run.weights)
-    benign_val = splits.x_val[splits.y_val == 0]
-    scorers = [torch_scorer(reference, calibrate_threshold(detector_scores(reference, benign_val), config.anomaly.target_fpr))]
+    benign_selection = splits.x_selection[splits.y_selection == 0]
+    scorers = [torch_scorer(reference, calibrate_threshold(detector_scores(reference, benign_selection), config.anomaly.target_fpr))]
     runtime = config.runtime.model_copy(update={"threads": threads})
     for name in names:
         path = run.variant(name) / "model.onnx"
@@ -139,26 +113,40 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
     run.invalidate_after("evaluate")
 
     with progress_bars(show_progress) as progress:
-        task = progress.add_task("anomaly scores on the test split", total=len(scorers))
-        outputs = {}
+        task = progress.add_task("anomaly scores on the selection and test splits", total=len(scorers))
+        outputs, chosen = {}, {}
         for scorer in scorers:
             outputs[scorer.name] = scorer.in_chunks(splits.x_test)
+            chosen[scorer.name] = scorer.in_chunks(splits.x_selection)
             progress.advance(task)
-        speed = measure_speed(predictors, splits.x_test, settings, progress)
+        speed = measure_speed(predictors, splits.x_selection, settings, progress)
         evasion = {}
         if threat is not None:
             progress.add_task("evasion: FGSM/PGD lowering the anomaly score", total=None)
             evasion = evasion_rates(reference, scorers, threat, splits, config)
 
     baseline_alerts = outputs[BASELINE][1]
+    intervals = bootstrap(splits.y_selection, {name: (alerts.astype(np.int64), alerts) for name, (_, alerts) in chosen.items()},
+                          list(CLASSES), 0, BASELINE, settings.robustness.seed)
     results = {}
     for scorer, predictor in zip(scorers, predictors):
         scores, alerts = outputs[scorer.name]
+        selection_scores, selection_alerts = chosen[scorer.name]
+        selection_benign = splits.y_selection == 0
         results[scorer.name] = {
             **detection_metrics(scores, alerts, splits.y_test, labels, scorer.threshold, config.anomaly.target_fpr),
             **speed[predictor.name],
             "agreement": float((alerts == baseline_alerts).mean()),
             "test_rows": int(len(splits.y_test)),
+            "operating_point": {"threshold": scorer.threshold, "set_by": "anomaly.target_fpr", "mode": "target_fpr",
+                                "target": config.anomaly.target_fpr,
+                                "selection_rows": int(len(splits.y_selection)),
+                                "selection_false_positive_rate": float(selection_alerts[selection_benign].mean()),
+                                "selection_detection_rate": float(selection_alerts[~selection_benign].mean())
+                                if (~selection_benign).any() else None},
+            "selection": {**decision_metrics(splits.y_selection, selection_alerts),
+                          **ranking_quality(~selection_benign, selection_scores), "rows": int(len(splits.y_selection))},
+            **intervals[scorer.name],
             **({"evasion_rate": evasion[scorer.name]} if evasion else {}),
         }
         path = run.baseline_metrics if scorer.name == BASELINE else run.variant(scorer.name) / "metrics.json"
@@ -177,7 +165,7 @@ def detection_metrics(scores: np.ndarray, alerts: np.ndarray, y_test: np.ndarray
         "anomaly": {
             "threshold": threshold,
             "target_fpr": target_fpr,
-            "auroc": auroc(y_test, scores),
+            "auroc": ranking_quality(y_test == 1, scores)["auroc"],
             "detection_by_class": detection_by_label(alerts, labels.test_class, labels.classes, benign_classes),
             "detection_by_type": detection_by_label(alerts, labels.test_type, labels.types, benign_types),
             "types_in_training": labels.types_in_training,
@@ -190,11 +178,11 @@ def evasion_rates(reference, scorers: list[Scorer], threat, splits: Splits, conf
     from rtguard.evaluate.attacks import whitebox_rows
 
     settings = config.evaluate.robustness
-    attacks = np.flatnonzero(splits.y_test == 1)
+    attacks = np.flatnonzero(splits.y_selection == 1)
     if len(attacks) == 0:
         return {}
     chosen = np.sort(np.random.default_rng(settings.seed).choice(attacks, min(settings.attack_flows, len(attacks)), replace=False))
-    rows = splits.x_test[chosen]
+    rows = splits.x_selection[chosen]
     with torch.enable_grad():
         crafted = whitebox_rows(reference, threat, rows, 0, len(CLASSES), settings.epsilons, settings.pgd_steps)
     rates: dict[str, dict] = {}

@@ -2,7 +2,7 @@
 
 Protocol, the same for every (variant, backend) pair: batch-1 latency (p50/p99) single-threaded,
 throughput at evaluate.throughput_batch on all cores (evaluate.threads), both taking turns
-in rotating rounds like the main measurements; predictions on the whole test split compared
+in rotating rounds like the main measurements; predictions on the whole selection split compared
 with the FP32 reference and with the same artifact on ONNX Runtime (torch backends: with
 PyTorch eager). Fewer timed calls than the main protocol (evaluate.backend_latency_calls,
 evaluate.backend_throughput_seconds): there are several times as many pairs as variants.
@@ -20,7 +20,7 @@ for the reference) holds
     load_seconds, settings {single_thread, all_cores}: version, threads and every setting
 Artifact backends (onnxruntime, openvino, tensorrt) appear under every ONNX variant, the torch
 backends under the reference only. A "mismatch" pair classifies more than
-evaluate.backend_tolerance of the test rows differently: it is shown, never selected.
+evaluate.backend_tolerance of the selection rows differently: it is shown, never selected.
 The per-variant top-level metrics stay ONNX Runtime's, by the full protocol.
 """
 
@@ -46,7 +46,7 @@ WARMUP_CALLS = 20
 log = logging.getLogger("rtguard.evaluate")
 
 
-def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weights: Path, x_test: np.ndarray, y_test: np.ndarray,
+def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weights: Path, rows: np.ndarray, labels: np.ndarray,
                      schema: FeatureSchema, probabilities: dict[str, np.ndarray], settings: EvaluateConfig, runtime: RuntimeConfig,
                      threads: int, on_step=lambda: None) -> dict[str, dict[str, dict]]:
     """{variant: {backend: measurement}}; `probabilities` are the main run's (the reference and each artifact on ONNX Runtime)."""
@@ -68,32 +68,33 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
     model = None
     for backend in (b for b in chosen if b in REFERENCE_BACKENDS):
         model = model or reference_model()  # one model for both thread settings: torch.compile compiles once
-        loaded = _load(results[REFERENCE], backend, lambda n: torch_predictor(lambda: model, weights, n, backend, f"{REFERENCE}@{backend}", x_test), threads)
+        loaded = _load(results[REFERENCE], backend, lambda n: torch_predictor(lambda: model, weights, n, backend, f"{REFERENCE}@{backend}", rows), threads)
         if loaded:
             pairs.append((REFERENCE, backend, *loaded))
     on_step()
 
     for name, backend, single, full in list(pairs):
         try:
-            mine = predict_in_chunks(full, x_test)
-        except Exception as exc:  # noqa: BLE001 - a backend that loads but cannot run the test split is "not supported", not a crash
-            results[name][backend] = {"backend": backend, "status": NOT_SUPPORTED, "reason": f"failed on the test split: {exc}".splitlines()[0]}
+            mine = predict_in_chunks(full, rows)
+        except Exception as exc:  # noqa: BLE001 - a backend that loads but cannot run the selection split is "not supported", not a crash
+            results[name][backend] = {"backend": backend, "status": NOT_SUPPORTED, "reason": f"failed on the selection split: {exc}".splitlines()[0]}
             pairs.remove((name, backend, single, full))
             continue
         same_artifact = probabilities[REFERENCE if backend in REFERENCE_BACKENDS else name]
-        results[name][backend] |= _quality(mine, probabilities[REFERENCE], same_artifact, y_test, schema, settings.backend_tolerance, backend)
+        results[name][backend] |= _quality(mine, probabilities[REFERENCE], same_artifact, labels, schema, settings.backend_tolerance, backend)
     on_step()
     if not pairs:  # nothing runnable (evaluate.backends = [] or nothing installed): the reasons are the result
         return {name: by_backend for name, by_backend in results.items() if by_backend}
-    latency = measure_latency([single for *_, single, _ in pairs], x_test, settings.backend_latency_calls,
+    latency = measure_latency([single for *_, single, _ in pairs], rows, settings.backend_latency_calls,
                               min(settings.warmup_calls, WARMUP_CALLS))
     on_step()
-    throughput = measure_throughput([full for *_, full in pairs], x_test, [settings.throughput_batch], settings.backend_throughput_seconds)
+    throughput = measure_throughput([full for *_, full in pairs], rows, [settings.throughput_batch], settings.backend_throughput_seconds)
     on_step()
     for name, backend, single, full in pairs:
+        rate = throughput[full.name][settings.throughput_batch]
         results[name][backend] |= {
             **latency[single.name], "latency_threads": 1,
-            "throughput_per_s": throughput[full.name][settings.throughput_batch], "throughput_batch": settings.throughput_batch,
+            "throughput_per_s": rate.per_s, "throughput_spread": [rate.low, rate.high], "throughput_batch": settings.throughput_batch,
             "throughput_threads": threads,
             "load_seconds": full.load_seconds, "settings": {"single_thread": single.runtime, "all_cores": full.runtime},
         }
@@ -113,18 +114,18 @@ def _load(record: dict, backend: str, load: Callable[[int], Predictor], threads:
     return single, full
 
 
-def _quality(mine: np.ndarray, reference: np.ndarray, same_artifact: np.ndarray, y_test: np.ndarray, schema: FeatureSchema,
+def _quality(mine: np.ndarray, reference: np.ndarray, same_artifact: np.ndarray, labels: np.ndarray, schema: FeatureSchema,
              tolerance: float, backend: str) -> dict:
     predicted = mine.argmax(axis=1)
     agreement = float((predicted == same_artifact.argmax(axis=1)).mean())
     measured = {
-        **quality_metrics(y_test, predicted, schema.classes, schema.benign_index),
+        **quality_metrics(labels, predicted, schema.classes, schema.benign_index),
         "agreement": float((predicted == reference.argmax(axis=1)).mean()),
         "max_abs_prob_diff": float(np.abs(mine - reference).max()),
         "agreement_with_artifact": agreement,
     }
     if 1 - agreement > tolerance:
         against = "PyTorch eager" if backend in REFERENCE_BACKENDS else "ONNX Runtime"
-        measured |= {"status": MISMATCH, "reason": f"classifies {1 - agreement:.2%} of test rows differently from the same model on "
+        measured |= {"status": MISMATCH, "reason": f"classifies {1 - agreement:.2%} of selection rows differently from the same model on "
                                                    f"{against} (evaluate.backend_tolerance {tolerance:.2%}): excluded from selection"}
     return measured

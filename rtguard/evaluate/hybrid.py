@@ -20,7 +20,8 @@ from rtguard.data.anomaly import AttackLabels
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
-from rtguard.evaluate.anomaly import SCORE_OUTPUT, calibrate_threshold, detection_by_label, threshold_allowing
+from rtguard.artifact import ANOMALY_SCORE, calibrate_threshold, threshold_allowing
+from rtguard.evaluate.anomaly import detection_by_label
 from rtguard.runfolder import RunFolder
 
 DETECTORS = ("classifier", "anomaly", "hybrid")
@@ -122,4 +123,4 @@ def _detector(path: Path):
     from rtguard.runtime.session import INPUT_NAME, create_session
 
     session = create_session(path, RuntimeConfig())
-    return lambda rows: session.run([SCORE_OUTPUT], {INPUT_NAME: rows})[0]
+    return lambda rows: session.run([ANOMALY_SCORE], {INPUT_NAME: rows})[0]

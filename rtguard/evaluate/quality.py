@@ -35,3 +35,14 @@ def quality_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], 
         "per_class_recall": {name: float(r) for name, r, p in zip(classes, recall, present) if p},
         "confusion_matrix": cm.tolist(),
     }
+
+
+def ranking_quality(is_attack: np.ndarray, scores: np.ndarray) -> dict:
+    """AUROC and PR-AUC (average precision) of an attack score: how well it ranks attacks above benign
+    flows whatever the threshold; None when one of the two kinds is absent."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(np.unique(is_attack)) < 2:
+        return {"auroc": None, "pr_auc": None}
+    finite = np.nan_to_num(np.asarray(scores, dtype=np.float64), posinf=np.finfo(np.float64).max)
+    return {"auroc": float(roc_auc_score(is_attack, finite)), "pr_auc": float(average_precision_score(is_attack, finite))}

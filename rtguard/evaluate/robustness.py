@@ -3,7 +3,9 @@
 Does quantization, pruning or distillation make a detector easier to evade, or leak more
 about its training flows? Every variant meets the same attack flows, the same noisy rows
 and the same membership sets (seeded), so a difference between variants is the model's,
-not the sample's. The sample sizes and query budgets are recorded beside the numbers, so a
+not the sample's. Attack flows and noisy rows come from the selection split: the policy
+gate reads these numbers, and no decision reads the test split. The sample sizes and query
+budgets are recorded beside the numbers, so a
 reader can judge how far a difference of a few flows carries.
 """
 
@@ -40,12 +42,12 @@ def robustness_metrics(predictors: list[Predictor], reference: nn.Module, threat
     started = time.perf_counter()
     benign, n_classes = schema.benign_index, len(schema.classes)
     rng = np.random.default_rng(settings.seed)
-    flows = _sample(np.flatnonzero(splits.y_test != benign), settings.attack_flows, rng)
-    x, y = splits.x_test[flows], splits.y_test[flows]
+    flows = _sample(np.flatnonzero(splits.y_selection != benign), settings.attack_flows, rng)
+    x, y = splits.x_selection[flows], splits.y_selection[flows]
     crafted = whitebox_rows(reference, threat, x, benign, n_classes, settings.epsilons, settings.pgd_steps) if len(x) else {}
     pool = splits.x_train[_sample(np.flatnonzero(splits.y_train == benign), settings.blackbox_starts, rng)]
-    noise_idx = _sample(np.arange(len(splits.y_test)), settings.noise_rows, rng)
-    noisy = {sigma: noisy_rows(threat, splits.x_test[noise_idx], sigma, rng) for sigma in settings.noise_sigmas}
+    noise_idx = _sample(np.arange(len(splits.y_selection)), settings.noise_rows, rng)
+    noisy = {sigma: noisy_rows(threat, splits.x_selection[noise_idx], sigma, rng) for sigma in settings.noise_sigmas}
     members, non_members = _membership_sets(splits, settings.membership_rows, rng)
     budget = BlackBoxBudget(settings.blackbox_iterations, settings.blackbox_init_eval, settings.blackbox_max_eval,
                             settings.blackbox_starts)
@@ -64,8 +66,8 @@ def robustness_metrics(predictors: list[Predictor], reference: nn.Module, threat
         privacy = membership_inference(predictor.predict, members, non_members, n_classes, settings.seed)
         record = _record(threat, settings, before, benign, len(noise_idx), len(members[0]), blackbox_record)
         results[predictor.name] = {
-            **(_by_metric(outcomes) if len(x) else {}),  # no attack flows in the test split: evasion not measured
-            "noise_accuracy": {f"{sigma:g}": float((predict(rows) == splits.y_test[noise_idx]).mean()) for sigma, rows in noisy.items()},
+            **(_by_metric(outcomes) if len(x) else {}),  # no attack flows in the selection split: evasion not measured
+            "noise_accuracy": {f"{sigma:g}": float((predict(rows) == splits.y_selection[noise_idx]).mean()) for sigma, rows in noisy.items()},
             "membership_auc": privacy["auc"],
             "membership_tpr_at_low_fpr": privacy["tpr_at_low_fpr"],
             # seconds: this variant's attacks plus the preparation all variants share

@@ -1,5 +1,8 @@
 """Optimize stage: export the reference once, then build every configured recipe as a variant.
 
+Every classifier variant ends with its operating point (optimize/operating_point.py) at the
+run's policy (policy.toml, else the default); every anomaly variant with its calibrated threshold.
+
 A variant that cannot be built leaves no folder; its error goes to variants/failed.json
 ({"failed": [{variant, error, input_error}]}) and the other variants are still built.
 input_error is true for a setting the user can fix (a pruning ratio that would delete a
@@ -26,7 +29,9 @@ from rtguard.models import load_model
 from rtguard.optimize.build import build_variant, export_checked
 from rtguard.optimize.export import warm_up_exporter
 from rtguard.optimize.passes import PassContext
-from rtguard.optimize.recipes import recipe
+from rtguard.optimize.operating_point import OperatingPoint
+from rtguard.optimize.recipes import Recipe, recipe
+from rtguard.policy import run_policy
 from rtguard.runfolder import RunFolder, building, write_json
 
 
@@ -48,6 +53,8 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
     anomaly = config.task.kind == "anomaly"
+    policy = run_policy(run)
+    point = OperatingPoint(mode=policy.operating_point, target=policy.operating_target())
     if anomaly:  # detectors trained on benign rows: their own model, calibration rows and recipes (optimize/anomaly.py)
         from rtguard.models.autoencoder import load_detector
         from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
@@ -67,7 +74,7 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
         for name in settings.variants:
             on_variant(name)
             try:
-                chosen = anomaly_recipe(name, config) if anomaly else recipe(name, settings)
+                chosen = anomaly_recipe(name, config) if anomaly else with_operating_point(recipe(name, settings), point)
                 records[name] = build_variant(name, chosen, variants / name, context, reference,
                                               settings.opset, settings.parity_tolerance)
             except Exception as exc:  # noqa: BLE001  one recipe's failure, even a library's, must not cost the others
@@ -77,3 +84,8 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
         if failed:
             write_json(variants / run.failed_variants.name, {"failed": failed})
     return records
+
+
+def with_operating_point(chosen: Recipe, point: OperatingPoint) -> Recipe:
+    """A classifier recipe ending in the run policy's operating point, calibrated on the variant as built."""
+    return Recipe([*chosen.onnx_passes, point], chosen.model_passes)

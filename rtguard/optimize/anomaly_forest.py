@@ -20,7 +20,7 @@ from onnx.utils import Extractor
 from pydantic import Field
 
 from rtguard.errors import RtguardError
-from rtguard.evaluate.anomaly import SCORE_OUTPUT
+from rtguard.artifact import ANOMALY_SCORE
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import network_inputs
 from rtguard.runtime.session import INPUT_NAME
@@ -77,10 +77,10 @@ def _merge(preprocessing: onnx.ModelProto, boundary: str, forest: onnx.ModelProt
     graph.node.extend([
         helper.make_node("Reshape", [PREFIX + "scores", "forest_flat"], ["forest_decision"], name="forest_decision"),
         helper.make_node("Add", ["forest_decision", "forest_offset"], ["forest_score_samples"], name="forest_score_samples"),
-        helper.make_node("Neg", ["forest_score_samples"], [SCORE_OUTPUT], name="forest_anomaly_score"),
+        helper.make_node("Neg", ["forest_score_samples"], [ANOMALY_SCORE], name="forest_anomaly_score"),
     ])
     del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info(SCORE_OUTPUT, onnx.TensorProto.FLOAT, ["batch"]))
+    graph.output.append(helper.make_tensor_value_info(ANOMALY_SCORE, onnx.TensorProto.FLOAT, ["batch"]))
     return merged
 
 

@@ -3,7 +3,7 @@
 Every anomaly variant ends with this pass. It finds the detector's score in the graph
 (an `anomaly_score` output, or the ratio p1/p0 of the two-class softmax that the
 detectors' export produces: softmax(±½ log s) = [1/(1+s), s/(1+s)]), runs the
-variant as built (INT8, FP16, ...) on the benign validation flows, sets the threshold
+variant as built (INT8, FP16, ...) on the selection split's benign flows, sets the threshold
 at the target false-positive rate of *its own* scores, and appends:
 
     anomaly_score [batch]     the score
@@ -25,10 +25,10 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import Field
 
+from rtguard.artifact import ALERT, ANOMALY_SCORE, INPUT_NAME, OUTPUT_NAME, calibrate_threshold
 from rtguard.errors import RtguardError
-from rtguard.evaluate.anomaly import ALERT_OUTPUT, SCORE_OUTPUT, calibrate_threshold
+from rtguard.optimize.operating_point import set_alert_threshold
 from rtguard.optimize.passes import OnnxPass, PassContext
-from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME
 
 THRESHOLD = "anomaly_threshold"
 LOG_THRESHOLD = "anomaly_log_threshold"
@@ -36,41 +36,45 @@ LOG_THRESHOLD = "anomaly_log_threshold"
 # confidence near the decision, saturating for flows far from it.
 SHARPNESS = 4.0
 DETECTOR_ODDS = "detector_odds"
+PROBABILITY_AT_THRESHOLD = 0.5  # P(anomaly) at the score threshold: the alert on the probability scale
 
 
 class CalibratedThreshold(OnnxPass):
-    """Threshold at the target FPR of this variant's scores on benign validation flows, appended to the graph."""
+    """Threshold at the target FPR of this variant's scores on the selection split's benign flows, appended to the graph."""
 
     name: ClassVar[str] = "calibrated-threshold"
-    target_fpr: float = Field(gt=0, lt=0.5, description="Share of benign validation flows allowed to alert.")
+    target_fpr: float = Field(gt=0, lt=0.5, description="Share of benign selection flows allowed to alert.")
 
     def run(self, source: Path, target: Path, context: PassContext) -> dict:
         model = with_score_output(onnx.load(str(source)))
-        benign = context.splits.x_val[context.splits.y_val == 0]
-        scores = run_scores(model, benign)
-        threshold = calibrate_threshold(scores, self.target_fpr)
+        splits = context.splits
+        scores = run_scores(model, splits.x_selection)
+        benign = splits.y_selection == 0
+        threshold = calibrate_threshold(scores[benign], self.target_fpr)
         onnx.save(with_threshold(model, threshold), str(target))
-        return {"threshold": threshold, "target_fpr": self.target_fpr, "benign_validation_rows": int(len(benign)),
-                "validation_fpr": float((scores >= np.float32(threshold)).mean()), "sharpness": SHARPNESS}
+        alerted = scores >= np.float32(threshold)
+        return {"threshold": threshold, "target_fpr": self.target_fpr, "selection_rows": int(len(scores)),
+                "selection_false_positive_rate": float(alerted[benign].mean()),
+                "selection_detection_rate": float(alerted[~benign].mean()) if (~benign).any() else None, "sharpness": SHARPNESS}
 
 
 def with_score_output(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model with one output, `anomaly_score` [batch]: as it is, or derived from the detector's softmax."""
     outputs = [output.name for output in model.graph.output]
-    if SCORE_OUTPUT in outputs:
-        return _keep_outputs(model, [SCORE_OUTPUT])
+    if ANOMALY_SCORE in outputs:
+        return _keep_outputs(model, [ANOMALY_SCORE])
     if outputs != [OUTPUT_NAME]:
-        raise RtguardError(f"an anomaly detector graph must output {SCORE_OUTPUT!r} or the two-class {OUTPUT_NAME!r}; it outputs {outputs}")
+        raise RtguardError(f"an anomaly detector graph must output {ANOMALY_SCORE!r} or the two-class {OUTPUT_NAME!r}; it outputs {outputs}")
     _rename_tensor(model.graph, OUTPUT_NAME, DETECTOR_ODDS)
     model.graph.initializer.extend([numpy_helper.from_array(np.array(0, dtype=np.int64), "anomaly_index_benign"),
                                     numpy_helper.from_array(np.array(1, dtype=np.int64), "anomaly_index_anomaly")])
     model.graph.node.extend([
         helper.make_node("Gather", [DETECTOR_ODDS, "anomaly_index_benign"], ["anomaly_p_benign"], name="anomaly_p_benign", axis=1),
         helper.make_node("Gather", [DETECTOR_ODDS, "anomaly_index_anomaly"], ["anomaly_p_anomaly"], name="anomaly_p_anomaly", axis=1),
-        helper.make_node("Div", ["anomaly_p_anomaly", "anomaly_p_benign"], [SCORE_OUTPUT], name="anomaly_score_from_odds"),
+        helper.make_node("Div", ["anomaly_p_anomaly", "anomaly_p_benign"], [ANOMALY_SCORE], name="anomaly_score_from_odds"),
     ])
     del model.graph.output[:]
-    model.graph.output.append(_vector(SCORE_OUTPUT, TensorProto.FLOAT))
+    model.graph.output.append(_vector(ANOMALY_SCORE, TensorProto.FLOAT))
     return model
 
 
@@ -85,8 +89,8 @@ def with_threshold(model: onnx.ModelProto, threshold: float) -> onnx.ModelProto:
         numpy_helper.from_array(np.array([1], dtype=np.int64), "anomaly_column_axis"),
     ])
     graph.node.extend([
-        helper.make_node("GreaterOrEqual", [SCORE_OUTPUT, THRESHOLD], [ALERT_OUTPUT], name="anomaly_alert"),
-        helper.make_node("Log", [SCORE_OUTPUT], ["anomaly_log_score"], name="anomaly_log_score"),
+        helper.make_node("GreaterOrEqual", [ANOMALY_SCORE, THRESHOLD], [ALERT], name="anomaly_alert"),
+        helper.make_node("Log", [ANOMALY_SCORE], ["anomaly_log_score"], name="anomaly_log_score"),
         helper.make_node("Sub", ["anomaly_log_score", LOG_THRESHOLD], ["anomaly_margin"], name="anomaly_margin"),
         helper.make_node("Mul", ["anomaly_margin", "anomaly_sharpness"], ["anomaly_logit"], name="anomaly_logit"),
         helper.make_node("Sigmoid", ["anomaly_logit"], ["anomaly_p"], name="anomaly_p"),
@@ -96,7 +100,8 @@ def with_threshold(model: onnx.ModelProto, threshold: float) -> onnx.ModelProto:
     ])
     del graph.output[:]
     probabilities = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", 2])
-    graph.output.extend([probabilities, _vector(SCORE_OUTPUT, TensorProto.FLOAT), _vector(ALERT_OUTPUT, TensorProto.BOOL)])
+    graph.output.extend([probabilities, _vector(ANOMALY_SCORE, TensorProto.FLOAT), _vector(ALERT, TensorProto.BOOL)])
+    set_alert_threshold(model, PROBABILITY_AT_THRESHOLD)
     onnx.checker.check_model(model)
     return model
 
@@ -111,7 +116,7 @@ def graph_threshold(path: Path) -> float:
 
 def run_scores(model: onnx.ModelProto, rows: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([SCORE_OUTPUT], {INPUT_NAME: rows[i : i + 8192]})[0] for i in range(0, len(rows), 8192)])
+    return np.concatenate([session.run([ANOMALY_SCORE], {INPUT_NAME: rows[i : i + 8192]})[0] for i in range(0, len(rows), 8192)])
 
 
 def _vector(name: str, element_type: int) -> onnx.ValueInfoProto:

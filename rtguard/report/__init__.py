@@ -43,6 +43,7 @@ def report_run(run: RunFolder, name: str | None = None, selection: dict | None =
         "classes": schema["classes"],
         "benign_class": schema["benign_class"],
         "features": len(schema["features"]),
+        "feature_names": [feature["name"] for feature in schema["features"]],
         "rows": data["rows"],
         "out_of_vocabulary": data["out_of_vocabulary"],
         "non_finite_imputed": data["non_finite_imputed"],

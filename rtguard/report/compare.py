@@ -13,6 +13,24 @@ NOISE_NOTE = ("Speed comes from two separate runs and did not share the machine'
               "compare speed within a run (variants take turns) before trusting a small change here.")
 
 
+def incomparable(before: dict, after: dict) -> list[str]:
+    """Why two runs' numbers do not measure the same thing (data set, labels, features); empty when they do.
+
+    Classes may differ: an update adds the attack family it learned.
+    """
+    reasons = []
+    for key, what in (("name", "data set"), ("labels", "labels"), ("feature_names", "features")):
+        a, b = before["dataset"].get(key), after["dataset"].get(key)
+        if a != b:
+            reasons.append(f"{what} differ ({_short(a)} vs {_short(b)})")
+    return reasons
+
+
+def _short(value) -> str:
+    text = ", ".join(value) if isinstance(value, list) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def compare_reports(before: dict, after: dict) -> dict:
     """Per shared variant, the table's metrics before and after; every variant's verdict in both."""
     old, new = _by_name(before), _by_name(after)

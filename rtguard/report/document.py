@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rtguard.data.prepare import SPLITS
 from rtguard.report.backends import backend_notes, latency_grid, throughput_grid
 from rtguard.report.backends import measured as backends_measured
 from rtguard.report.checklist import checklist_header, checklist_rows
+from rtguard.report.decision import decision_notes, held_header, held_rows, selection_header, selection_rows
 from rtguard.report.security import measured, security_header, security_notes, security_rows
 from rtguard.report.table import table_header, table_rows
 from rtguard.report.tradeoff import tradeoff_lines
@@ -55,7 +57,8 @@ def build_document(report: dict) -> list:
         Heading("Checklist"),
         Grid(checklist_header(selection), checklist_rows(selection)),
         Paragraph(f"Pareto front over {', '.join(pareto['objectives'])}: {', '.join(pareto['front'])}.{left_out}"),
-        Heading("Variants on the test split"),
+        *_decision(variants, selection["reference"]),
+        Heading("Variants on the test split (reported only)"),
         Grid(table_header(variants), table_rows(variants)),
         Paragraph("Speed is measured in this run, on this machine, variants taking turns; ratios matter more than absolute values."),
         Heading("Training cost vs speed"),
@@ -74,6 +77,21 @@ def build_document(report: dict) -> list:
         Heading("How each variant was built"),
         Bullets(_recipes(variants)),
     ]
+
+
+def _decision(variants: list[dict], reference: str) -> list:
+    """What the decision read (selection split, with intervals) and whether each operating point held on the test split."""
+    if not any("selection" in v["metrics"] for v in variants):
+        return []
+    notes = decision_notes(variants)
+    return [Heading("What the decision read: the selection split"),
+            Paragraph("Quality with 95% paired-bootstrap intervals; Δ is the interval of (variant - reference) on the same "
+                      "resamples. @op: at each variant's operating point, the alert threshold calibrated on this split."),
+            Grid(selection_header(reference), selection_rows(variants)),
+            Heading("Operating points on the test split"),
+            Paragraph("No decision read these numbers: they show whether each calibrated alert budget held on unseen data."),
+            Grid(held_header(), held_rows(variants)),
+            *([Bullets(notes)] if notes else [])]
 
 
 def _backends(report: dict) -> list:
@@ -114,7 +132,7 @@ def _setup(report: dict) -> list[str]:
         f"Machine: {machine['cpu']} ({machine['arch']}, {machine['cores']} cores; {flags})",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
         f"Data: {dataset['source']}, {dataset['labels']} labels ({', '.join(dataset['classes'])}); {dataset['features']} features; "
-        "rows train/val/test = " + "/".join(str(dataset["rows"].get(s, 0)) for s in ("train", "val", "test")),
+        "rows train/val/selection/test = " + "/".join(str(dataset["rows"].get(s, 0)) for s in SPLITS),
         f"Training: {training['wall_time_s']:.1f} s, {training['epochs_run']} epochs (best {training['best_epoch']}), "
         f"{training['samples_per_s']:,.0f} samples/s, validation macro-F1 {training['validation']['macro_f1']:.4f}",
     ]

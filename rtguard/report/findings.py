@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rtguard.measurements import REFERENCE as BASELINE
 from rtguard.policy import METRIC_KEYS
-from rtguard.select import CHECKS, OBJECTIVES, blocking_summary, format_objective, objective_value
+from rtguard.select import CHECKS, OBJECTIVES, blocking_summary, decision_view, format_objective, objective_value
 ONNX_BASELINE = "onnx-fp32"
 
 
@@ -55,14 +55,14 @@ def _quality_note(name: str, metrics: dict, baseline: dict) -> str:
     delta = metrics["macro_f1"] - baseline["macro_f1"]
     return (
         f"{name} macro-F1 {metrics['macro_f1']:.4f} vs {baseline['macro_f1']:.4f} for {BASELINE} ({delta:+.4f}); "
-        f"detection rate {metrics['detection_rate']:.4f} vs {baseline['detection_rate']:.4f}; "
+        f"detection at the operating point {_rate(metrics['detection_rate'])} vs {_rate(baseline['detection_rate'])}; "
         f"predictions agree with {BASELINE} on {metrics['agreement']:.2%} of test rows."
     )
 
 
 def selection_findings(selection: dict, variants: list[dict], training: dict) -> list[str]:
     """Why variants were blocked or dominated, what the shipped one costs and how it scales."""
-    by_name = {v["name"]: v["metrics"] for v in variants}
+    by_name = {v["name"]: decision_view(v["metrics"]) for v in variants}
     notes = []
     for gated in selection["variants"]:
         if gated["candidate"] and gated["blocking"]:
@@ -87,3 +87,7 @@ def selection_findings(selection: dict, variants: list[dict], training: dict) ->
         notes.append(f"{len(absent)} of the {len(checked)} metrics the policy and the Pareto front can use were not measured in this run "
                      f"({', '.join(absent)}): checks requiring them cannot pass.")
     return notes
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -55,7 +55,7 @@ def security_notes(variants: list[dict], reference: str) -> list[str]:
         f"Threat model ({threat['source']}): the attacker changes only {', '.join(threat['mutable'])} of its own flows; "
         f"every attacked row is a valid flow (bounds observed in training, counts integral, the rest untouched). "
         f"Budgets: {threat['space']}.",
-        f"FGSM and PGD ({budgets['pgd_steps']} steps): {samples['fgsm']['flows']} test attack flows, crafted once on the reference "
+        f"FGSM and PGD ({budgets['pgd_steps']} steps): {samples['fgsm']['flows']} selection-split attack flows, crafted once on the reference "
         f"with its gradients and sent unchanged to every variant; a variant's rate counts the flows it detects "
         f"({reference}: {samples['fgsm']['detected']}).",
         f"HopSkipJump: the first {samples['hopskipjump']['flows']} of those flows, attacked by queries on each variant where it "

@@ -37,9 +37,10 @@ class GuardedSession:
     """
 
     def __init__(self, runner: Runner, schema: FeatureSchema, settings: RuntimeConfig, name: str, record: dict,
-                 session: ort.InferenceSession | None = None):
+                 session: ort.InferenceSession | None = None, alert_threshold: float | None = None):
         self.name = name
         self.schema = schema
+        self.alert_threshold = alert_threshold  # the artifact's own operating point (rtguard.artifact), None if it states none
         self.settings = record  # what runs the model, and how: recorded beside its numbers
         self.counts: Counter[str] = Counter()
         self.session = session  # the raw ONNX Runtime session (None on other backends), for measurements that compare against it

@@ -8,11 +8,13 @@ Loading without a signature takes an explicit switch and logs a warning every ti
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtguard.artifact import ALERT_THRESHOLD_KEY
 from rtguard.config import RuntimeConfig, SigningConfig
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import ConfigError, DataError, RtguardError
@@ -88,8 +90,23 @@ def _load(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
             f"{folder}: the model takes {features} features and gives {classes} classes, but schema.json "
             f"lists {len(schema.features)} features and {len(schema.classes)} classes"
         )
+    threshold = stated_threshold(folder, session.get_modelmeta().custom_metadata_map)
     return GuardedSession(Watchdog(session, settings.deadline_ms / 1000, name), schema, settings, name,
-                          record=session_settings(settings), session=session)
+                          record=session_settings(settings), session=session, alert_threshold=threshold)
+
+
+def stated_threshold(folder: Path, metadata: Mapping[str, str]) -> float | None:
+    """The alert threshold a model's metadata states (rtguard.artifact), or None; a value that is no finite number is refused."""
+    text = metadata.get(ALERT_THRESHOLD_KEY)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ModelRejected(f"{folder}: the model's metadata {ALERT_THRESHOLD_KEY} = {text[:40]!r} is not a finite number")
+    return value
 
 
 def read_schema(path: Path) -> FeatureSchema:

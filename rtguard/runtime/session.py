@@ -13,13 +13,11 @@ from pathlib import Path
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from rtguard.artifact import INPUT_NAME, OUTPUT_NAME
 from rtguard.config import RuntimeConfig
 from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.validation import validate_model
 
-# The artifact's contract: raw feature rows in, class probabilities out.
-INPUT_NAME = "features"
-OUTPUT_NAME = "probabilities"
 PROVIDER = "CPUExecutionProvider"
 
 # Every exception type ONNX Runtime's Python binding raises (none share a base but Exception).

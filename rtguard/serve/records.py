@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rtguard.artifact import alerts
 from rtguard.data.schema import FeatureSchema
 from rtguard.serve.errors import BadRequest
 
@@ -69,11 +70,11 @@ class RecordEncoder:
                 if type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool)):
                     values.append(value)
                     continue
-                raise _refusal(name, value, "feature", "a number")
+                raise self._refusal(record, name, value, "feature", "a number")
             if isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
             if not isinstance(value, str):
-                raise _refusal(name, value, "categorical feature", "a string")
+                raise self._refusal(record, name, value, "categorical feature", "a string")
             vocabulary, oov = codes
             code = vocabulary.get(value, oov)
             if code == oov:
@@ -85,27 +86,35 @@ class RecordEncoder:
             raise BadRequest("an integer is too large for a float32 feature") from None
         return unknown
 
+    def _refusal(self, record: Mapping, name: str, value: object, what: str, takes: str) -> BadRequest:
+        """Why `name`'s value cannot be encoded; a missing feature names every one the record lacks, so one fix mends it."""
+        if value is not _MISSING:
+            return BadRequest(f"{what} {name!r} takes {takes}, not {type(value).__name__}")
+        missing = [feature for feature in self._names if feature not in record]
+        if len(missing) == 1:
+            return BadRequest(f"feature {name!r} is missing")
+        return BadRequest(f"{len(missing)} features are missing: {', '.join(map(repr, missing))}")
 
-def _refusal(name: str, value: object, what: str, takes: str) -> BadRequest:
-    if value is _MISSING:
-        return BadRequest(f"feature {name!r} is missing")
-    return BadRequest(f"{what} {name!r} takes {takes}, not {type(value).__name__}")
+
+def alert_threshold(stated: float | None, configured: float) -> float:
+    """The artifact's own operating point when its metadata states one (rtguard.artifact), else serve.alert_threshold."""
+    return configured if stated is None else stated
 
 
 def verdicts(probabilities: np.ndarray, schema: FeatureSchema, threshold: float, unknown: list[list[str]]) -> list[dict]:
     """Per record: the most likely class, every class's score, and the alert decision.
 
-    The alert weighs all attack classes together (1 - P(benign) >= threshold), so a flow
-    whose probability is split between two attack families still alerts even when
-    neither family alone outweighs benign.
+    The alert weighs all attack classes together (1 - P(benign) >= threshold, in float32 as
+    the graph's `alert` output computes it), so a flow whose probability is split between two
+    attack families still alerts even when neither family alone outweighs benign.
     """
-    benign = schema.benign_index
+    flags = alerts(probabilities, schema.benign_index, threshold).tolist()
     results = []
-    for row, fields in zip(probabilities.tolist(), unknown):
+    for row, alert, fields in zip(probabilities.tolist(), flags, unknown):
         result = {
             "class": schema.classes[max(range(len(row)), key=row.__getitem__)],
             "scores": dict(zip(schema.classes, row)),
-            "alert": 1.0 - row[benign] >= threshold,
+            "alert": alert,
         }
         if fields:
             result["out_of_vocabulary"] = fields

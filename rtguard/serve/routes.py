@@ -17,7 +17,7 @@ from starlette.routing import Route
 from rtguard import __version__
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.protocol import EXTENSIONS, HEADER_LENGTH, decompressed, infer_response, json_object, parse_infer
-from rtguard.serve.records import verdicts
+from rtguard.serve.records import alert_threshold, verdicts
 
 
 def _json(document: object) -> Response:
@@ -64,7 +64,7 @@ async def score(request: Request) -> Response:
         if fields:
             state.metrics.repaired.labels("out_of_vocabulary").inc(len(fields))
     probabilities = await model.score(rows, _deadline(state, None), state.metrics)
-    results = verdicts(probabilities, model.session.schema, state.alert_threshold, unknown)
+    results = verdicts(probabilities, model.session.schema, alert_threshold(model.session.alert_threshold, state.alert_threshold), unknown)
     return _json({"model_name": model.name, "model_version": model.version, "results": results})
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from rtguard.config import RunConfig
 from rtguard.errors import ConfigError, DataError
 from rtguard.runtime import Trust, load_session
+from rtguard.serve.records import alert_threshold
 from rtguard.stream.flows import FORMATS, format_by_name
 from rtguard.stream.lines import LineBatches
 from rtguard.stream.scoring import INTERRUPTED, OUTPUT_CLOSED, StreamScorer, Summary
@@ -45,7 +46,8 @@ def score_stream(variant_dir: Path, trust: Trust, config: RunConfig, source: str
         fd = sys.stdin.fileno() if source == "-" else _open_input(Path(source), stack)
         session = stack.enter_context(load_session(variant_dir, trust, config.runtime))
         out = sys.stdout.buffer if target is None else stack.enter_context(_open_output(Path(target)))
-        scorer = StreamScorer(session, options.format or format_by_name(source), config.serve.alert_threshold, out, report,
+        threshold = alert_threshold(session.alert_threshold, config.serve.alert_threshold)
+        scorer = StreamScorer(session, options.format or format_by_name(source), threshold, out, report,
                               options.max_line_bytes, options.id_field, options.alerts_only)
         batches = LineBatches(fd, options.max_line_bytes, min(options.batch_lines, config.runtime.max_batch), options.window_ms / 1000)
         summary = scorer.score(batches)

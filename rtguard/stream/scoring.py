@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 import orjson
 
+from rtguard.artifact import SCORE_OUTPUTS
 from rtguard.errors import RtguardError
 from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputRejected
 from rtguard.serve.errors import BadRequest
@@ -27,8 +28,6 @@ from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine, flows_for, 
 from rtguard.stream.lines import Line
 
 INTERRUPTED, OUTPUT_CLOSED = "interrupted", "the output was closed"
-# Outputs an artifact may give beside the probabilities, copied into each flow's line when present.
-EXTRA_OUTPUTS = ("anomaly_score",)
 
 
 @dataclass
@@ -60,7 +59,7 @@ class StreamScorer:
         self.session, self.format, self.threshold, self.id_field = session, format, threshold, id_field
         self.out, self.report, self.max_line_bytes, self.alerts_only = out, report, max_line_bytes, alerts_only
         self.encoder = RecordEncoder(session.schema, max_records=1)  # encode() takes one record at a time
-        self.extra = [name for name in EXTRA_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
+        self.extra = [name for name in SCORE_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
         self.summary = Summary()
         self.flows: CsvFlows | JsonFlows | None = None
 

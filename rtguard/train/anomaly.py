@@ -21,7 +21,8 @@ from torch import nn
 from rtguard.config import AnomalyConfig, RunConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.evaluate.anomaly import calibrate_threshold, decision_metrics
+from rtguard.artifact import calibrate_threshold
+from rtguard.evaluate.anomaly import decision_metrics
 from rtguard.models import save_weights
 from rtguard.models.autoencoder import ERROR_FLOOR, MIN_SPAN, KitNet, build_detector, correlated_groups
 from rtguard.runfolder import RunFolder, write_json

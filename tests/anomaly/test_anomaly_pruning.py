@@ -32,7 +32,7 @@ def test_the_pruned_autoencoder_is_smaller_and_keeps_its_threshold_in_the_graph(
     pruning, threshold = pruned["recipe"][0], pruned["recipe"][-1]
     assert pruning["config"]["objective"] == "reconstruction" and pruning["chosen"]["epochs_run"] >= 1
     assert threshold["pass"] == "calibrated-threshold"
-    assert threshold["chosen"]["validation_fpr"] <= threshold["chosen"]["target_fpr"]
+    assert threshold["chosen"]["selection_false_positive_rate"] <= threshold["chosen"]["target_fpr"]
     assert graph_threshold(run / "variants" / "pruned-50" / "model.onnx") == pytest.approx(threshold["chosen"]["threshold"], rel=1e-6)
 
 

@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from rtguard.data.prepare import Splits
-from rtguard.evaluate.anomaly import calibrate_threshold
+from rtguard.artifact import calibrate_threshold
 from rtguard.optimize.anomaly_head import SHARPNESS, THRESHOLD, graph_threshold
 from rtguard.runfolder import RunFolder
 

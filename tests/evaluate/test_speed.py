@@ -20,4 +20,5 @@ def test_sweep_visits_every_batch_and_predictor_in_every_round():
     warmup = [(p, b) for p in "ab" for b in (1, 16, 64)]
     turns = [(p, b) for r in range(ROUNDS) for b in (1, 16, 64) for p in ("ab" if r % 2 == 0 else "ba")]
     assert calls == warmup + turns  # seconds=0: one call per turn; the order of turns rotates each round
-    assert set(rates) == {"a", "b"} and all(set(r) == {1, 16, 64} and min(r.values()) > 0 for r in rates.values())
+    assert set(rates) == {"a", "b"} and all(set(r) == {1, 16, 64} and min(rate.per_s for rate in r.values()) > 0 for r in rates.values())
+    assert all(rate.low <= rate.per_s <= rate.high for r in rates.values() for rate in r.values())

@@ -3,6 +3,7 @@ import json
 import onnx
 import pytest
 
+from rtguard.artifact import ALERT, ATTACK_SCORE
 from rtguard.config import ModelConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -20,7 +21,7 @@ def test_every_variant_records_parity_and_has_a_dynamic_batch_axis(tiny_run):
         record = json.loads((run.variant(name) / "variant.json").read_text())
         assert record["source"]["parity"]["max_abs_diff"] <= record["source"]["parity"]["tolerance"]
         graph = onnx.load(run.variant(name) / "model.onnx").graph
-        assert [i.name for i in graph.input] == [INPUT_NAME] and [o.name for o in graph.output] == [OUTPUT_NAME]
+        assert [i.name for i in graph.input] == [INPUT_NAME] and [o.name for o in graph.output] == [OUTPUT_NAME, ATTACK_SCORE, ALERT]
         assert graph.input[0].type.tensor_type.shape.dim[0].dim_param  # symbolic, not a fixed batch
 
 

@@ -49,7 +49,7 @@ def test_compare_command_on_two_runs(tiny_run, tmp_path):
     policy = tmp_path / "p.toml"
     policy.write_text("max_latency_p99_ms = 1e-9\n")
     runner = CliRunner()
-    assert runner.invoke(app, ["select", str(strict), "--policy", str(policy)]).exit_code == 3
+    assert runner.invoke(app, ["select", str(strict), "--policy", str(policy), "--apply"]).exit_code == 3
     result = runner.invoke(app, ["compare", str(tiny_run[0]), str(strict)])
     assert result.exit_code == 0, result.output
     assert "max_latency_p99_ms 100.0 -> 1e-09" in result.output and "blocked: max_latency_p99_ms" in result.output

@@ -72,7 +72,8 @@ def test_markdown_sets_robustness_beside_speed_with_its_sample_sizes(tiny_run):
     rows = table.splitlines()[2:]
     assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [v["name"] for v in report["variants"]]
     assert "worst evasion Δ vs torch-fp32" in table and "membership AUC" in table
-    assert "100 test attack flows" in notes and "HopSkipJump: the first 6" in notes and "queries per flow" in notes
+    flows = report["variants"][0]["metrics"]["robustness"]["samples"]["fgsm"]["flows"]
+    assert f"{flows} selection-split attack flows" in notes and "HopSkipJump: the first 6" in notes and "queries per flow" in notes
 
 
 def _captions(report, plots=None):

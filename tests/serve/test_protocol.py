@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from serving import SERVED, Server, error_of, infer_body, probabilities, sample_rows
 
+from rtguard.artifact import ALERT
 from rtguard.config import RuntimeConfig
 from rtguard.data.schema import FeatureSchema
 from rtguard.runtime import Trust, load_session
@@ -45,6 +46,14 @@ def expected(signed_run, serve_keys, rows) -> np.ndarray:
     """What the same verified variant answers in process."""
     with load_session(signed_run / "variants" / SERVED, Trust(serve_keys[1]), RuntimeConfig()) as session:
         return session.run({"features": rows})
+
+
+@pytest.fixture(scope="module")
+def graph_alerts(signed_run, serve_keys, rows) -> list[bool]:
+    """The served variant's own decision: its graph's `alert` output at the operating point calibrated into it."""
+    with load_session(signed_run / "variants" / SERVED, Trust(serve_keys[1]), RuntimeConfig()) as session:
+        checked, _ = session.check({"features": rows})
+        return session.run_checked_outputs(checked, [ALERT])[0].tolist()
 
 
 def still_serving(client, rows, expected) -> None:
@@ -207,7 +216,7 @@ def _record(row: np.ndarray, schema: FeatureSchema) -> dict:
     return record
 
 
-def test_score_named_records(client, signed_run, rows, expected):
+def test_score_named_records(client, signed_run, rows, expected, graph_alerts):
     schema = FeatureSchema.load(signed_run / "schema.json")
     records = [_record(row, schema) for row in rows]
     categorical = next(f.name for f in schema.features if f.kind == "categorical")
@@ -216,10 +225,10 @@ def test_score_named_records(client, signed_run, rows, expected):
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
     assert results[0]["out_of_vocabulary"] == [categorical]
-    for result, row in zip(results[1:], expected[1:]):
+    for result, row, alert in zip(results[1:], expected[1:], graph_alerts[1:]):
         assert result["class"] == schema.classes[int(row.argmax())]
         np.testing.assert_allclose([result["scores"][name] for name in schema.classes], row, atol=1e-6)
-        assert result["alert"] == (1 - row[schema.benign_index] >= 0.5)
+        assert result["alert"] == alert
     numeric = next(f.name for f in schema.features if f.kind != "categorical")
     for bad, message in (
         ({"records": []}, "1 to 8192 flow records"),
