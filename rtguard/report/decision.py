@@ -51,12 +51,12 @@ def held_rows(variants: list[dict]) -> list[list]:
 
 
 def decision_notes(variants: list[dict]) -> list[str]:
-    """The speed flags of every contender: outliers re-measured, a machine busier than its cores."""
-    notes = []
+    """The speed flags of every contender (outliers re-measured, a machine busier than its cores), each said once."""
+    flagged: dict[str, list[str]] = {}
     for variant in variants:
         for flag in variant["metrics"].get("speed_flags", []):
-            notes.append(f"{variant['name']}: {flag}.")
-    return notes
+            flagged.setdefault(flag, []).append(variant["name"])
+    return [f"{', '.join(names) if len(names) < len(variants) else 'every contender'}: {flag}." for flag, names in flagged.items()]
 
 
 def _held(point: dict, test_fpr: float | None) -> Cell:

@@ -87,6 +87,32 @@ def latency_vs_detection(axes, report: dict) -> str:
             "the dashed line is the front in this plane alone." + far)
 
 
+def detection_intervals(axes, report: dict) -> str:
+    """What the decision read, with its noise: detection at each variant's operating point on the selection split
+    (95% bootstrap interval), and the same point on the test split, which no decision read."""
+    verdicts, colours = _verdicts(report), _colours(report)
+    drawn = [v for v in report["variants"] if v["metrics"].get("confidence", {}).get("detection_rate")]
+    for row, variant in enumerate(drawn):
+        metrics = variant["metrics"]
+        low, high = metrics["confidence"]["detection_rate"]
+        value = metrics["selection"]["detection_rate"]
+        marker, size = MARKERS[verdicts[variant["name"]]]
+        colour = colours[variant["name"]]
+        axes.errorbar([value], [row], xerr=[[value - low], [high - value]], fmt="none", ecolor=colour, capsize=3, zorder=2)
+        axes.scatter([value], [row], marker=marker, s=size, color=colour, zorder=3)
+        if metrics.get("detection_rate") is not None:
+            axes.scatter([metrics["detection_rate"]], [row], marker="o", s=40, facecolors="none", edgecolors=colour, zorder=3)
+    axes.set_yticks(range(len(drawn)), [v["name"] for v in drawn], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("detection at the operating point")
+    if not drawn:
+        return "This run has no bootstrap intervals (evaluated before they were measured)."
+    target = drawn[0]["metrics"].get("operating_point") or {}
+    return (f"Filled marker and bar: the selection split's detection with its 95% paired-bootstrap interval, which the "
+            f"choice read (overlapping bars are ties). Hollow circle: the test split at the same threshold, reported only. "
+            f"Operating point: {target.get('mode', '?')} {target.get('target', '?')}. {MARKER_KEY}")
+
+
 def throughput_vs_batch(axes, report: dict) -> str:
     plotted, colours = False, _colours(report)
     for variant in report["variants"]:
@@ -179,6 +205,7 @@ def _not_measured(axes, what: str) -> str:
 
 
 PLOTS = [
+    ("detection_intervals", "Detection at the operating point, with its noise", detection_intervals),
     ("latency_vs_detection", "Latency vs detection rate", latency_vs_detection),
     ("throughput_vs_batch", "Throughput vs batch size", throughput_vs_batch),
     ("evasion_pgd", "Evasion rate vs ε: white-box PGD, transferred", partial(evasion_vs_epsilon, attack="pgd")),

@@ -28,7 +28,7 @@ def test_html_is_self_contained(tiny_run):
     folder, report = tiny_run
     page = (folder / "report.html").read_text()
     links = re.findall(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]*)""", page, flags=re.IGNORECASE)
-    assert len(links) == len(report["plots"]) == 7
+    assert len(links) == len(report["plots"]) == 8
     for link in links:
         assert link.startswith("data:image/png;base64,")
         assert base64.b64decode(link.removeprefix("data:image/png;base64,")).startswith(b"\x89PNG\r\n\x1a\n")
