@@ -594,6 +594,9 @@ def serve(
     run_server(run_dir, variant, resolved, _trust(pub, resolved))
 
 
+NOTHING_SCORED_EXIT = 4  # `rtguard score` read flows and scored none: told apart from bad input (2) and a partial stream (0)
+
+
 class StreamFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -623,7 +626,9 @@ def score(
 
     A line that cannot be scored (wrong field count, a non-number, NaN or infinity, invalid JSON, a missing feature, a line over --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there.
 
-    Exit status 2 only when the input cannot be opened, its CSV header lacks a feature, or the variant fails verification.
+    Exit status: 0 the stream was scored (some lines may have been skipped); 2 the input cannot be opened or read
+    (its CSV header lacks a feature or is no CSV record), or the variant fails verification; 4 lines were read but
+    every flow among them was skipped, none scored; 130 interrupted.
 
     Examples:
 
@@ -640,9 +645,12 @@ def score(
         raise RtguardError(f"no variant folder {folder}")
     options = StreamOptions(fmt.value if fmt else None, id_field, batch, wait_ms, max_line_bytes, alerts_only)
     summary = score_stream(folder, _trust(pub, resolved), resolved, source, str(out) if out else None, options)
-    typer.echo(summary.line(), err=True)
+    say(summary.line())
     if summary.stopped == INTERRUPTED:
         raise typer.Exit(130)
+    if summary.scored == 0 and summary.skipped:
+        error(f"no flow could be scored: all {summary.skipped} flow lines were skipped (the reasons are above)")
+        raise typer.Exit(NOTHING_SCORED_EXIT)
 
 
 export_app = typer.Typer(help="Hand a verified variant to a serving engine that scales past one machine.", no_args_is_help=True,

@@ -182,9 +182,10 @@ def test_errors_are_one_whole_line_whatever_the_terminal_width_and_the_path_leng
 
 
 def test_help_keeps_brackets_full_option_names_and_examples_at_80_columns():
-    run_help, train_help = (_rtguard(command, "--help", columns=80).communicate(timeout=120)[0]
-                            for command in ("run", "train"))
+    run_help, train_help, score_help = (_rtguard(command, "--help", columns=80).communicate(timeout=120)[0]
+                                        for command in ("run", "train", "score"))
     assert "calibrated false-positive rate ([task] and [anomaly] tables)" in " ".join(run_help.split())
     assert "--skip-bad-rows / --fail-on-bad-rows" in run_help and "…" not in run_help
     assert "rtguard run --dataset nsl-kdd --data ../shared/data/nsl-kdd --labels binary\n" in run_help  # an example, unwrapped
     assert "are in the [train] table" in " ".join(train_help.split())
+    assert "--max-line-bytes" in score_help and "4 lines were read but every flow among them was skipped" in " ".join(score_help.split())

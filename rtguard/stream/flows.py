@@ -60,8 +60,11 @@ class CsvFlows:
         self.categorical = {f.name for f in schema.features if f.kind == "categorical"}
 
     def read_header(self, line: bytes) -> None:
-        """Where each feature's column is; a header without every feature makes the input unusable (DataError)."""
-        names = [name.strip() for name in self._fields(line.decode("utf-8-sig", errors="replace"))]
+        """Where each feature's column is; a header that is no CSV record or lacks a feature makes the input unusable (DataError)."""
+        try:
+            names = [name.strip() for name in self._fields(line.decode("utf-8-sig", errors="replace"))]
+        except MalformedLine as exc:
+            raise DataError(f"the CSV header (its first line) is {exc}") from None
         wanted = self.schema.names + ([self.id_field] if self.id_field else [])
         missing = [name for name in wanted if name not in names]
         if missing:

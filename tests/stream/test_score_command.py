@@ -92,6 +92,8 @@ def test_malformed_json_lines_are_reported_and_skipped(stream_run, stream_keys, 
         '{"protocol": ': "invalid JSON",
         "[1, 2, 3]": "expected a JSON object of feature values, found list",
         orjson.dumps({k: v for k, v in records[0].items() if k != numeric}).decode(): f"feature {numeric!r} is missing",
+        orjson.dumps({k: v for k, v in records[0].items() if k not in (numeric, categorical)}).decode():
+            f"2 features are missing: {', '.join(repr(name) for name in schema.names if name in (numeric, categorical))}",
         orjson.dumps({**records[0], numeric: "many"}).decode(): f"feature {numeric!r} takes a number, not str",
         orjson.dumps({**records[0], categorical: 1.5}).decode(): f"categorical feature {categorical!r} takes a string, not float",
         good.replace("{", '{"x": NaN, ', 1): "invalid JSON",
@@ -148,18 +150,39 @@ def test_the_input_or_the_model_unusable_is_exit_status_2(stream_run, stream_key
     source = write_csv(tmp_path / "flows.csv", schema, records[:5])
     assert _score(stream_run, tmp_path / "absent.csv", pub=stream_keys[1])[0] == 2
     header = tmp_path / "header.csv"
-    header.write_text("protocol,duration\ntcp,1\n")
+    header.write_text(",".join(schema.names[2:]) + "\ntcp,1\n")
     status, _, stderr = _score(stream_run, header, pub=stream_keys[1])
-    assert status == 2 and "the CSV header (its first line) lacks the columns" in _flat(stderr)
+    assert status == 2 and _error(stderr) == f"the CSV header (its first line) lacks the columns {schema.names[:2]}; the model " \
+                                             "takes the features its schema.json names"
+    not_csv = tmp_path / "not-csv.csv"
+    not_csv.write_bytes(b'a"b,c\rd,e\n' + csv_line(schema, records[0]).encode() + b"\n")
+    status, _, stderr = _score(stream_run, not_csv, pub=stream_keys[1])
+    assert status == 2 and _error(stderr).startswith("the CSV header (its first line) is not a CSV record: ")
     status, _, stderr = _score(stream_run, source, variant="int8-dynamic", pub=stream_keys[1])  # never signed
-    assert status == 2 and "is not signed" in _flat(stderr)
+    assert status == 2 and "is not signed" in _error(stderr)
     status, _, stderr = _score(stream_run, source)  # no key, no allow_unsigned
-    assert status == 2 and "no public key to verify it with" in _flat(stderr)
+    assert status == 2 and "no public key to verify it with" in _error(stderr)
 
 
-def _flat(stderr: list[str]) -> str:
-    """The error message as one line (the console wraps it at its width)."""
-    return " ".join(" ".join(stderr).split())
+def _error(stderr: list[str]) -> str:
+    """The one error line, which ends the output; what follows `error: `."""
+    assert stderr[-1].startswith("error: ") and not any(line.startswith("error: ") for line in stderr[:-1]), stderr
+    return stderr[-1].removeprefix("error: ")
+
+
+def test_a_stream_in_which_no_flow_could_be_scored_exits_with_status_4(stream_run, stream_keys, schema, records, tmp_path):
+    source = tmp_path / "unscorable.csv"
+    source.write_text(",".join(schema.names) + "\n" + "not,a,flow\n" * 200)
+    status, lines, stderr = _score(stream_run, source, pub=stream_keys[1])
+    assert status == 4 and lines == []
+    assert stderr[-2].startswith("201 lines read, 0 flows scored, 200 skipped")
+    assert _error(stderr) == "no flow could be scored: all 200 flow lines were skipped (the reasons are above)"
+    header_only = tmp_path / "header-only.csv"
+    header_only.write_text(",".join(schema.names) + "\n\n")
+    assert _score(stream_run, header_only, pub=stream_keys[1])[0] == 0  # no flow is not a failure to score one
+    some = tmp_path / "some.csv"
+    some.write_text(",".join(schema.names) + "\nnot,a,flow\n" + csv_line(schema, records[0]) + "\n")
+    assert _score(stream_run, some, pub=stream_keys[1])[0] == 0
 
 
 def _subprocess(run: Path, pub: Path, source: str, *options: str) -> subprocess.Popen:
@@ -205,7 +228,7 @@ def test_the_format_follows_the_content_when_the_name_does_not_say(stream_run, s
     assert [line["line"] for line in _score(stream_run, as_json, pub=stream_keys[1])[1]] == [1, 2, 3]
     assert [line["line"] for line in _score(stream_run, as_csv, pub=stream_keys[1])[1]] == [2, 3, 4]
     status, lines, stderr = _score(stream_run, as_json, "--format", "csv", pub=stream_keys[1])
-    assert status == 2 and lines == [] and "the CSV header (its first line) lacks the columns" in _flat(stderr)
+    assert status == 2 and lines == [] and _error(stderr).startswith("the CSV header (its first line) lacks the columns")
 
 
 def test_quoted_csv_fields_are_read_as_the_csv_module_reads_them(stream_run, stream_keys, schema, records, tmp_path):
