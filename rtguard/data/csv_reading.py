@@ -60,16 +60,30 @@ def read_table(
         raise DataError(f"{path} has no data rows" + (f" ({len(bad)} bad rows skipped)" if bad else ""))
     if dropped:
         text = _without_lines(text, dropped)
-    frame = pd.read_csv(
-        io.StringIO(text),
-        header=0 if has_header else None,
-        names=names,
-        dtype={name: str for name in text_columns if name in names},
-        low_memory=False,  # infer each column's type once, from all its rows
-    )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=0 if has_header else None,
+            names=names,
+            dtype={name: str for name in text_columns if name in names},
+            low_memory=False,  # infer each column's type once, from all its rows
+            skip_blank_lines=False,  # blank lines are gone already; a line of spaces is a record, as for the csv module
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(_parser_problem(path, exc, good[-1])) from None
+    if len(frame) != len(good):
+        raise DataError(f"{path}: the csv module reads {len(good)} records and pandas {len(frame)}; check the quoting of the file")
     frame.index = pd.Index(good, name="line")
     counts = {"bad_rows_skipped": len(bad), "empty_rows_skipped": empty}
     return frame, {key: n for key, n in counts.items() if n}
+
+
+def _parser_problem(path: Path, exc: pd.errors.ParserError, last_record: int) -> str:
+    """pandas' complaint in the file's terms: the csv module (not strict) reads an unclosed quote to the end of the file,
+    so the record it opens is the last one."""
+    if "EOF inside string" in str(exc):
+        return f"{path}, line {last_record}: a quoted field is never closed (the file ends inside it)"
+    return f"{path}: not readable as CSV: {' '.join(str(exc).split())}"
 
 
 def _read_bytes(path: Path) -> bytes:

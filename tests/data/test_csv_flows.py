@@ -197,3 +197,9 @@ def test_header_only_and_zero_byte_files(tmp_path):
     (tmp_path / "zero.csv").write_bytes(b"")
     with pytest.raises(DataError, match=r"zero.csv is empty \(not even a header row\)"):
         load_csv_flows(unsw(tmp_path / "zero.csv"))
+
+
+def test_an_unclosed_quote_names_its_line(tmp_path):
+    path = write(tmp_path / "quote.csv", ["a,b,Label", "1,2,BENIGN", '3,4,"DoS', "5,6,BENIGN"])
+    with pytest.raises(DataError, match=r"quote\.csv, line 3: a quoted field is never closed \(the file ends inside it\)"):
+        load_csv_flows(DataConfig(dataset="csv", path=path))
