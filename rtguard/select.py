@@ -17,6 +17,7 @@ were measured has one pair per variant: the variant on ONNX Runtime.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ from rtguard.policy import Policy, dump_policy, run_policy
 from rtguard.runfolder import RunFolder, write_json, write_text
 
 PASS, FAIL, NOT_MEASURED, NOT_REQUIRED = "pass", "fail", "not measured", "not required"
-FLOORS = ("min_detection_rate", "min_macro_f1")  # absolute checks that tell a useless detector, the reference included
+FLOORS = ("min_detection_rate", "min_macro_f1")
+SIGNIFICANCE = 0.05  # a speed difference counts when rounds run side by side agree on it this surely (sign test)  # absolute checks that tell a useless detector, the reference included
 SELECTION_EXIT = 3  # nothing passes: distinct from usage errors (2), so CI can tell them apart
 
 RULE = (
@@ -39,8 +41,9 @@ RULE = (
     "one thread) and throughput (all cores); a backend whose outputs differ from the artifact's beyond "
     "tolerance, or that cannot run it, never passes. The passing (variant, backend) pair best on the policy's "
     "`prefer` objective ships (default: detection at the operating point); pairs within noise of the best "
-    "(a bootstrap interval of the difference that holds 0, or latency/throughput spreads that overlap) are tied, "
-    "and ties go to the highest throughput per core (beyond noise), then the smallest file, then the name. "
+    "(a bootstrap interval of the difference that holds 0, or latency spreads that overlap) are tied, and ties go to the "
+    "highest throughput per core when the rounds run side by side agree on it (sign test, p < 0.05), then to the "
+    "smallest file, then to the name. "
     "No passing pair: nothing ships and `rtguard select` exits 3."
 )
 # The quality keys the gate reads from the selection split (metrics.json `selection`); the test split's are only reported.
@@ -173,8 +176,18 @@ def pair_metrics(variant_metrics: dict, backend: str, measured: dict) -> dict:
     """The variant's metrics with the pair's own speed in place of its ONNX Runtime speed."""
     provider = measured.get("settings", {}).get("all_cores", {}).get("provider", backend)
     own = {} if backend == MAIN_BACKEND else {k: measured[k] for k in PAIR_KEYS if k in measured}
+    # Pairs are compared with each other on the backend matrix's throughput, where every pair ran in the same rounds.
+    paired = measured if "throughput_rounds" in measured or backend != MAIN_BACKEND else variant_metrics
     return {**{k: v for k, v in variant_metrics.items() if k != "backends"}, **own, "backend": backend,
-            "execution_provider": variant_metrics.get("execution_provider", provider) if backend == MAIN_BACKEND else provider}
+            "execution_provider": variant_metrics.get("execution_provider", provider) if backend == MAIN_BACKEND else provider,
+            "side_by_side": side_by_side(paired)}
+
+
+def side_by_side(metrics: dict) -> dict:
+    """Throughput per core, overall and per round, from one measurement whose rounds every contender shared."""
+    cores = metrics.get("throughput_threads") or metrics.get("runtime", {}).get("intra_op_threads") or 1
+    return {"per_core": metrics.get("throughput_per_s", 0.0) / cores,
+            "rounds": [rate / cores for rate in metrics.get("throughput_rounds", [])]}
 
 
 def gate_pairs(variants: list[dict], policy: Policy, reference: dict) -> list[dict]:
@@ -296,8 +309,9 @@ def choose(candidates: list[str], by_name: dict[str, dict], prefer: str) -> dict
     tied = sorted(name for name in candidates if name == best or same_within_noise(by_name[name], by_name[best], prefer))
     if len(tied) == 1:
         return {"chosen": best, "tied": tied, "tie_break": None}
-    fastest = max(tied, key=lambda name: (throughput_per_core(by_name[name]), name))
-    still = [name for name in tied if name == fastest or same_within_noise(by_name[name], by_name[fastest], "throughput_per_s")]
+    speed = {name: by_name[name].get("side_by_side") or side_by_side(by_name[name]) for name in tied}
+    fastest = max(tied, key=lambda name: (speed[name]["per_core"], name))
+    still = [name for name in tied if name == fastest or not clearly_faster(speed[fastest], speed[name])]
     if len(still) == 1:
         return {"chosen": fastest, "tied": tied, "tie_break": "throughput per core"}
     smallest = min(still, key=lambda name: (by_name[name]["file_bytes"], name))
@@ -325,9 +339,15 @@ def _spread(metrics: dict, metric: str) -> list[float] | None:
     return None
 
 
-def throughput_per_core(metrics: dict) -> float:
-    cores = metrics.get("throughput_threads") or metrics.get("runtime", {}).get("intra_op_threads") or 1
-    return metrics.get("throughput_per_s", 0.0) / cores
+def clearly_faster(a: dict, b: dict) -> bool:
+    """Whether `a` outran `b` beyond noise: in rounds run side by side, a sign test (two-sided p < 0.05) on which was
+    faster round by round; without paired rounds, only when the overall rates differ at all."""
+    rounds = list(zip(a["rounds"], b["rounds"]))
+    if not rounds or len(a["rounds"]) != len(b["rounds"]):
+        return a["per_core"] > b["per_core"]
+    wins = max(sum(x > y for x, y in rounds), sum(y > x for x, y in rounds))
+    p_value = min(1.0, 2 * sum(math.comb(len(rounds), k) for k in range(wins, len(rounds) + 1)) / 2 ** len(rounds))
+    return p_value < SIGNIFICANCE and a["per_core"] > b["per_core"]
 
 
 def format_value(check: Check, value) -> str:

@@ -5,7 +5,7 @@ import pytest
 from rtguard.errors import PolicyError
 from rtguard.policy import Policy
 from rtguard.select import (
-    CHECKS, FAIL, NOT_MEASURED, NOT_REQUIRED, PASS, choose, decision_view, evaluate_check, pareto_front, pareto_summary,
+    CHECKS, FAIL, NOT_MEASURED, NOT_REQUIRED, PASS, choose, clearly_faster, decision_view, evaluate_check, pareto_front, pareto_summary,
     same_within_noise, select, worst_change,
 )
 
@@ -111,11 +111,12 @@ def _replicates(center, width=0.0, period=7, n=210):
     return [center + width * ((i % period) - period // 2) / (period // 2) for i in range(n)]
 
 
-def _decided(detection, throughput, size, spread=0.05, width=0.0):
+def _decided(detection, throughput, size, spread=0.05, width=0.0, phase=0):
+    """A candidate with bootstrap replicates and throughput rounds (round i ran beside every other candidate's round i)."""
     metrics = decision_view(_metrics(detection, 0.01, 0.1, throughput, size))
     period = 3 + 2 * (int(throughput) % 3)  # paired replicates that do not move in lockstep
     return metrics | {"bootstrap": {"detection_rate": _replicates(detection, width, period), "macro_f1": _replicates(0.9)},
-                      "throughput_spread": [throughput * (1 - spread), throughput * (1 + spread)]}
+                      "throughput_rounds": [throughput * (1 + spread * (-1) ** (i + phase)) for i in range(10)]}
 
 
 def test_choose_takes_the_best_detection_and_breaks_ties_within_noise_by_throughput_then_size():
@@ -123,7 +124,7 @@ def test_choose_takes_the_best_detection_and_breaks_ties_within_noise_by_through
     assert choose(["a", "b"], clear, "detection_rate") == {"chosen": "b", "tied": ["b"], "tie_break": None}
     noisy = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 500, 100, width=0.1), "c": _decided(0.70, 9000, 1)}
     assert choose(["a", "b", "c"], noisy, "detection_rate") == {"chosen": "a", "tied": ["a", "b"], "tie_break": "throughput per core"}
-    same_speed = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 1010, 50, width=0.1)}
+    same_speed = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 1010, 50, width=0.1, phase=1)}  # 5 rounds each
     assert choose(["a", "b"], same_speed, "detection_rate") == {"chosen": "b", "tied": ["a", "b"], "tie_break": "file size"}
     assert choose([], clear, "detection_rate") == {"chosen": None, "tied": [], "tie_break": None}
 
@@ -131,8 +132,6 @@ def test_choose_takes_the_best_detection_and_breaks_ties_within_noise_by_through
 def test_latencies_whose_rounds_overlap_are_a_tie_never_a_reason():
     fast, slow = decision_view(_metrics(0.9, 0.01, 0.050, 1000, 100)), decision_view(_metrics(0.9, 0.01, 0.052, 1000, 50))
     fast["latency_spread_ms"], slow["latency_spread_ms"] = {"p99": [0.045, 0.060]}, {"p99": [0.047, 0.058]}
-    for metrics in (fast, slow):
-        metrics["throughput_spread"] = [900, 1100]
     assert same_within_noise(fast, slow, "latency_p99_ms")
     assert choose(["fast", "slow"], {"fast": fast, "slow": slow}, "latency_p99_ms")["chosen"] == "slow"  # the smaller file
     slow["latency_spread_ms"] = {"p99": [0.07, 0.09]}
@@ -297,3 +296,13 @@ def test_a_pair_is_gated_on_its_own_speed_and_its_variants_selection_quality():
     pair = selection["pairs"][0]
     # the backend's own quality numbers are reported, not gated: its outputs agree with the artifact's or it is a mismatch
     assert selection["chosen"] is None and pair["blocking"] == ["max_latency_p99_ms"]
+
+
+def test_a_throughput_lead_counts_only_when_the_side_by_side_rounds_agree_on_it():
+    steady = {"per_core": 1100.0, "rounds": [1100.0] * 10}
+    behind = {"per_core": 1000.0, "rounds": [1000.0] * 10}
+    assert clearly_faster(steady, behind) and not clearly_faster(behind, steady)
+    split = {"per_core": 1050.0, "rounds": [1200.0, 900.0] * 5}  # faster in half the rounds: noise
+    assert not clearly_faster(split, behind)
+    nine_of_ten = {"per_core": 1010.0, "rounds": [1010.0] * 9 + [990.0]}  # p = 0.021
+    assert clearly_faster(nine_of_ten, behind)

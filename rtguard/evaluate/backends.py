@@ -94,7 +94,8 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
         rate = throughput[full.name][settings.throughput_batch]
         results[name][backend] |= {
             **latency[single.name], "latency_threads": 1,
-            "throughput_per_s": rate.per_s, "throughput_spread": [rate.low, rate.high], "throughput_batch": settings.throughput_batch,
+            "throughput_per_s": rate.per_s, "throughput_spread": [rate.low, rate.high], "throughput_rounds": rate.rounds,
+            "throughput_batch": settings.throughput_batch,
             "throughput_threads": threads,
             "load_seconds": full.load_seconds, "settings": {"single_thread": single.runtime, "all_cores": full.runtime},
         }

@@ -6,7 +6,8 @@ order of turns rotates every round: whoever runs right after the PyTorch baselin
 any other neighbour) pays for its cache and thread wake-up only one round in N.
 
 Each figure keeps its spread: the lowest and highest per-round value (latency_spread_ms,
-throughput_spread), which the choice uses to call two variants a tie. A contender whose
+throughput_spread), and throughput keeps every round (throughput_rounds), which the choice
+uses to call two contenders a tie. A contender whose
 rounds disagree far more than the others' is measured again once, and a machine busier
 than its cores is noted (speed_flags), so an outlier is never reported as a finding.
 """
@@ -35,11 +36,13 @@ OUTLIER_FACTOR, OUTLIER_MIN_SPREAD = 3.0, 1.5
 
 
 class Rate(NamedTuple):
-    """Rows per second over all rounds, and the lowest and highest round."""
+    """Rows per second over all rounds, the lowest and highest round, and every round's in order (paired across
+    contenders: round i of each ran side by side)."""
 
     per_s: float
     low: float
     high: float
+    rounds: list[float]
 
 
 def _turns(predictors: list[Predictor], round_index: int) -> list[Predictor]:
@@ -118,8 +121,8 @@ def measure_throughput(predictors: list[Predictor], rows: np.ndarray, batches: l
                 done[key] += round_calls
                 per_round[key].append(round_calls * batch / round_busy)
         on_round()
-    return {p.name: {batch: Rate(done[(p.name, batch)] * batch / busy[(p.name, batch)], *_low_high(per_round[(p.name, batch)]))
-                     for batch in batches} for p in predictors}
+    return {p.name: {batch: Rate(done[(p.name, batch)] * batch / busy[(p.name, batch)], *_low_high(per_round[(p.name, batch)]),
+                                 per_round[(p.name, batch)]) for batch in batches} for p in predictors}
 
 
 def measure_speed(predictors: list[Predictor], rows: np.ndarray, settings: EvaluateConfig, progress: Progress) -> dict[str, dict]:
@@ -145,7 +148,8 @@ def measure_speed(predictors: list[Predictor], rows: np.ndarray, settings: Evalu
         p.name: {
             **latency[p.name],
             "throughput_per_s": throughput[p.name][settings.throughput_batch].per_s,
-            "throughput_spread": list(throughput[p.name][settings.throughput_batch][1:]),
+            "throughput_spread": [throughput[p.name][settings.throughput_batch].low, throughput[p.name][settings.throughput_batch].high],
+            "throughput_rounds": throughput[p.name][settings.throughput_batch].rounds,
             "throughput_batch": settings.throughput_batch,
             "throughput_by_batch": {str(size): rate.per_s for size, rate in throughput[p.name].items()},
             "file_bytes": p.file_bytes,
