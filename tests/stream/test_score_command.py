@@ -13,6 +13,7 @@ import pytest
 from flowfiles import VARIANT, anomaly_weights, csv_line, write_csv, write_jsonl
 from typer.testing import CliRunner
 
+from rtguard.artifact import ALERT, OUTPUT_NAME
 from rtguard.cli import app
 from rtguard.config import RuntimeConfig, dump_config, validate_config
 from rtguard.runtime import INPUT_NAME, Trust, load_session
@@ -31,10 +32,15 @@ def _score(run: Path, source: Path, *options: str, pub: Path | None = None, vari
 
 @pytest.fixture(scope="module")
 def expected(stream_run, test_rows, schema):
-    """What the server's /score would answer for the test rows: session probabilities through verdicts()."""
+    """What the server's /score would answer for the test rows: session probabilities through verdicts() at the
+    artifact's own operating point, which is exactly the graph's `alert` output."""
     with load_session(stream_run / "variants" / VARIANT, Trust(allow_unsigned=True), RuntimeConfig()) as session:
-        probabilities = session.run({INPUT_NAME: test_rows})
-    return verdicts(probabilities, schema, 0.5, [[] for _ in test_rows])
+        checked, _ = session.check({INPUT_NAME: test_rows})
+        probabilities, graph_alerts = session.run_checked_outputs(checked, [OUTPUT_NAME, ALERT])
+        threshold = session.alert_threshold
+    answers = verdicts(probabilities, schema, threshold, [[] for _ in test_rows])
+    assert [answer["alert"] for answer in answers] == graph_alerts.tolist()
+    return answers
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
