@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from rtguard.data.schema import FeatureSchema
 from rtguard.runtime import INPUT_NAME, OUTPUT_NAME
 from rtguard.serve.errors import BadRequest, BodyTooLarge, UnsupportedEncoding
 
@@ -36,12 +37,44 @@ class Contract:
     max_batch: int
     platform: str = "onnxruntime_onnx"  # Triton's name for the backend serving it
 
-    def metadata(self, name: str, version: str) -> dict:
-        return {
+    def metadata(self, name: str, version: str, schema: FeatureSchema | None = None, alert_threshold: float | None = None) -> dict:
+        """The model metadata response; with the schema, enough to build a request without reading the run's files.
+
+        What the protocol does not define goes under `parameters` (the protocol's place for
+        extra keys, which tritonclient passes through): the input's columns in order, each
+        with its name, kind and, for a categorical, its vocabulary (/infer takes the index
+        of a value in it, len(vocabulary) for a value training never saw; /score takes the
+        string), the output's classes, and the alert rule /score applies.
+        """
+        document = {
             "name": name, "versions": [version], "platform": self.platform,
             "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, self.n_features]}],
             "outputs": [{"name": OUTPUT_NAME, "datatype": DATATYPE, "shape": [-1, self.n_classes]}],
         }
+        if schema is not None:
+            document["inputs"][0]["parameters"] = {"features": feature_metadata(schema)}
+            document["outputs"][0]["parameters"] = {"classes": list(schema.classes)}
+            document["parameters"] = {
+                "classes": list(schema.classes), "benign_class": schema.benign_class,
+                "alert": "1 - P(benign) >= alert_threshold", "alert_threshold": alert_threshold,
+                "score_endpoint": f"/v2/models/{name}/score",
+                "categoricals": "infer: the value's index in the feature's vocabulary (oov_code when unknown); score: the value as a string",
+            }
+        return document
+
+
+def feature_metadata(schema: FeatureSchema) -> list[dict]:
+    """Each input column in order: its name and kind; a categorical also its vocabulary and out-of-vocabulary code."""
+    features = []
+    for index, feature in enumerate(schema.features):
+        entry = {"index": index, "name": feature.name, "kind": feature.kind}
+        if feature.kind == "categorical":
+            entry["vocabulary"] = list(feature.vocabulary)
+            entry["oov_code"] = feature.oov_code
+        else:
+            entry["minimum"], entry["maximum"] = float(feature.minimum), float(feature.maximum)
+        features.append(entry)
+    return features
 
 
 @dataclass(frozen=True)

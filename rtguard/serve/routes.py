@@ -37,8 +37,9 @@ async def ready(request: Request) -> Response:
 
 
 async def model_metadata(request: Request) -> Response:
-    model = _model(request)
-    return _json(model.contract.metadata(model.name, model.version))
+    state, model = request.app.state, _model(request)
+    return _json(model.contract.metadata(model.name, model.version, model.session.schema,
+                                         alert_threshold(model.session.alert_threshold, state.alert_threshold)))
 
 
 async def model_ready(request: Request) -> Response:

@@ -67,12 +67,40 @@ def test_server_and_model_metadata(client, rows):
     assert client.get("/v2/health/live").status_code == client.get("/v2/health/ready").status_code == 200
     metadata = client.get("/v2/models/rtguard").json()
     assert metadata["versions"] == ["1"] and metadata["platform"] == "onnxruntime_onnx"
-    assert metadata["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, rows.shape[1]]}]
+    assert [{k: v for k, v in tensor.items() if k != "parameters"} for tensor in metadata["inputs"]] == [
+        {"name": "features", "datatype": "FP32", "shape": [-1, rows.shape[1]]}]
     assert client.get("/v2/models/rtguard/versions/1/ready").json()["ready"] is True
     assert client.get("/v2/models/rtguard/versions/7").status_code == 404
     assert "unknown model 'nope'" in error_of(client.get("/v2/models/nope"))
     assert error_of(client.get("/v2/nothing-here")) == "no endpoint /v2/nothing-here"
     assert client.get(INFER).status_code == 405
+
+
+def test_model_metadata_names_every_feature(server, client, signed_run, serve_keys):
+    """A client builds an /infer request and a /score record from the metadata alone, and both agree."""
+    schema = FeatureSchema.load(signed_run / "variants" / SERVED / "schema.json")
+    metadata = client.get("/v2/models/rtguard").json()
+    features = metadata["inputs"][0]["parameters"]["features"]
+    assert [f["name"] for f in features] == schema.names and [f["index"] for f in features] == list(range(len(schema.names)))
+    assert [f["kind"] for f in features] == [f.kind for f in schema.features]
+    categorical = [f for f in features if f["kind"] == "categorical"]
+    assert categorical and all(f["vocabulary"] and f["oov_code"] == len(f["vocabulary"]) for f in categorical)
+    assert metadata["outputs"][0]["parameters"]["classes"] == schema.classes
+    with load_session(signed_run / "variants" / SERVED, Trust(serve_keys[1]), RuntimeConfig()) as session:
+        threshold = session.alert_threshold
+    parameters = metadata["parameters"]
+    assert parameters["benign_class"] == schema.benign_class and parameters["alert_threshold"] == pytest.approx(threshold)
+    assert parameters["score_endpoint"] == "/v2/models/rtguard/score"
+    # one flow, written as a person would: categoricals as strings for /score, as vocabulary indices for /infer
+    record = {f["name"]: (f["vocabulary"][-1] if f["kind"] == "categorical" else (f["minimum"] + f["maximum"]) / 2) for f in features}
+    row = [float(f["vocabulary"].index(record[f["name"]])) if f["kind"] == "categorical" else record[f["name"]] for f in features]
+    scored = client.post(parameters["score_endpoint"], json={"records": [record]}).json()["results"][0]
+    inferred = probabilities(client.post(INFER, json=infer_body(np.array([row], dtype=np.float32))))[0]
+    np.testing.assert_allclose([scored["scores"][name] for name in metadata["outputs"][0]["parameters"]["classes"]], inferred, atol=1e-6)
+    http = pytest.importorskip("tritonclient.http")
+    triton = http.InferenceServerClient(server.url.removeprefix("http://"))
+    assert triton.get_model_metadata("rtguard")["inputs"][0]["parameters"]["features"] == features
+    triton.close()
 
 
 def test_tritonclient_json_and_binary(server, rows, expected):
