@@ -304,5 +304,7 @@ def test_a_throughput_lead_counts_only_when_the_side_by_side_rounds_agree_on_it(
     assert clearly_faster(steady, behind) and not clearly_faster(behind, steady)
     split = {"per_core": 1050.0, "rounds": [1200.0, 900.0] * 5}  # faster in half the rounds: noise
     assert not clearly_faster(split, behind)
-    nine_of_ten = {"per_core": 1010.0, "rounds": [1010.0] * 9 + [990.0]}  # p = 0.021
+    nine_of_ten = {"per_core": 1150.0, "rounds": [1150.0] * 9 + [990.0]}  # p = 0.021
     assert clearly_faster(nine_of_ten, behind)
+    barely = {"per_core": 1050.0, "rounds": [1050.0] * 10}  # every round, but 5% is not worth a flip
+    assert not clearly_faster(barely, behind)
