@@ -39,10 +39,11 @@ def run_pipeline(config: RunConfig, out: Path, replace: bool = False, show_progr
         optimize_run(run)
         say("evaluate")
         evaluate_run(run, show_progress=show_progress)
-        if config.signing.key:  # after evaluate: the signatures bind each variant's metrics.json too
-            say(f"sign: every variant with {config.signing.key}")
-            sign_all(run.root, config.signing.key)
         say(f"select: policy '{policy.name}'")
         selection = select_run(run, policy)
+        if config.signing.key:  # after evaluate and select: the signatures bind metrics.json and the decision too
+            say(f"sign: every variant and the selection with {config.signing.key}")
+            sign_all(run.root, config.signing.key, run=Path(out).name)  # built aside, renamed to `out` at the end
+            selection = run.read_json(run.selection)
         say("report")
         return report_run(run, name=Path(out).name, selection=selection)

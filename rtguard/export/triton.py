@@ -17,8 +17,8 @@ from rtguard.config import RunConfig
 from rtguard.errors import RtguardError
 from rtguard.integrity import SIGNATURE_NAME
 from rtguard.runfolder import write_text
-from rtguard.runtime import Trust, create_session, trusted_folder
-from rtguard.runtime.loader import read_schema
+from rtguard.runtime import Trust, trusted_folder
+from rtguard.runtime.loader import load_folder
 
 # Triton's ONNX Runtime backend: optimization.graph.level (-1 basic, 1 extended, 2 none; unset: all).
 _GRAPH_LEVEL = {"disabled": 2, "basic": -1, "extended": 1}
@@ -33,8 +33,9 @@ def export_triton(variant_dir: Path, out: Path, trust: Trust, config: RunConfig,
     if target.exists() and not replace:
         raise RtguardError(f"{target} exists: pass --version N for a new version, or --force to replace it")
     with trusted_folder(variant_dir, trust, config.runtime.max_model_mib) as folder:
-        session = create_session(folder / "model.onnx", config.runtime)  # validation and the artifact contract
-        schema = read_schema(folder / "schema.json")
+        loaded = load_folder(folder, variant_dir.name, config.runtime)  # the serving load: validation, contract, smoke test
+        session, schema = loaded.session, loaded.schema
+        loaded.close()
         model_dir.mkdir(parents=True, exist_ok=True)
         partial = model_dir / f".{version}.partial"
         shutil.rmtree(partial, ignore_errors=True)

@@ -18,17 +18,24 @@ from typing import Iterator
 
 from rtguard.integrity.errors import UnsafeFileError
 
-# Paths model-signing leaves out of every signature (its default): never loaded either.
+# Paths model-signing leaves out of every signature (its default). A folder holding one is
+# refused, by signing and by loading alike: "every file matches" must mean every file.
 UNSIGNED_NAMES = frozenset({".git", ".gitattributes", ".github", ".gitignore"})
 
 
 def regular_files(folder: Path, skip: frozenset[str] = frozenset()) -> Iterator[PurePosixPath]:
-    """Relative paths of the files under `folder` (less `skip` and git's files at the top).
+    """Relative paths of the files under `folder` (less `skip`, the signature's own names).
 
-    Any symlink or special file is an error rather than something to skip: a signed
-    folder that holds one has been tampered with or was never fit to sign.
+    Any symlink, special file or path model signing would leave out (.git) is an error
+    rather than something to skip: a signed folder that holds one has been tampered with
+    or was never fit to sign.
     """
-    return _walk(Path(folder), PurePosixPath(), UNSIGNED_NAMES | skip)
+    folder = Path(folder)
+    unsigned = sorted(name for name in UNSIGNED_NAMES - skip if os.path.lexists(folder / name))
+    if unsigned:
+        raise UnsafeFileError(f"{folder} holds {', '.join(unsigned)}, which model signing leaves out of every signature: "
+                              "rtguard signs and loads only folders whose every file is signed; remove it")
+    return _walk(folder, PurePosixPath(), skip)
 
 
 def _walk(root: Path, relative: PurePosixPath, skip: frozenset[str]) -> Iterator[PurePosixPath]:
@@ -48,7 +55,9 @@ def _walk(root: Path, relative: PurePosixPath, skip: frozenset[str]) -> Iterator
 def read_regular(path: Path, max_bytes: int) -> bytes:
     """The bytes of one regular, singly-linked file of at most `max_bytes`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
+        # the check below then refuses it (the flag changes nothing for a regular file).
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UnsafeFileError(f"{path} does not exist") from None
     except OSError as exc:  # ELOOP: the last component is a symlink

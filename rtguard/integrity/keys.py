@@ -8,6 +8,7 @@ names the key type, before the library fails on it less clearly.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -42,7 +43,8 @@ def generate_keypair(private_path: Path, curve: str = "p256", overwrite: bool = 
 
 
 def check_private_key(path: Path) -> None:
-    """Refuse a private key rtguard cannot sign with, naming what it is instead."""
+    """Refuse a private key rtguard cannot sign with, or one others may read (as ssh refuses such keys)."""
+    _check_owner_only(Path(path))
     try:
         key = serialization.load_pem_private_key(_read_pem(path, "private"), password=None)
     except TypeError:
@@ -59,6 +61,18 @@ def check_public_key(path: Path) -> None:
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"{path} is not a PEM public key: {exc}") from None
     _check_curve(path, key)
+
+
+def _check_owner_only(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise KeyFileError(f"private key not found: {path} (create a pair with `rtguard keygen`)") from None
+    except OSError as exc:
+        raise KeyFileError(f"cannot read private key {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"private key {path} is readable or writable by others (mode {stat.S_IMODE(mode):o}): "
+                           "chmod 600 it, and treat it as leaked if others could read it")
 
 
 def _read_pem(path: Path, kind: str) -> bytes:

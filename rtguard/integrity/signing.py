@@ -12,6 +12,8 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,14 +21,17 @@ from typing import Iterator
 from rtguard.integrity.errors import SignatureError
 from rtguard.integrity.files import UNSIGNED_NAMES, private_copy, read_regular, regular_files
 from rtguard.integrity.keys import check_private_key, check_public_key
+from rtguard.integrity.release import next_release, write_release
 
 SIGNATURE_NAME = "model.sig"
 SIGNED_FILES = ("model.onnx", "schema.json", "variant.json", "metrics.json")
 MAX_SIGNATURE_BYTES = 4 * 1024 * 1024
+MAX_SIGNED_FILE_BYTES = 16 * 1024 * 1024  # a single signed file: a run's selection.json
 
 
-def sign_variant(folder: Path, private_key: Path, signature: Path | None = None) -> Path:
-    """Sign every file in `folder`; returns the signature's path."""
+def sign_variant(folder: Path, private_key: Path, signature: Path | None = None, release: int | None = None,
+                 run: str | None = None) -> Path:
+    """Sign every file in `folder`, release.json (run, name, release number) included; returns the signature's path."""
     folder = _existing_folder(folder)
     check_private_key(private_key)
     missing = [name for name in SIGNED_FILES if not (folder / name).is_file()]
@@ -40,13 +45,48 @@ def sign_variant(folder: Path, private_key: Path, signature: Path | None = None)
     partial.unlink(missing_ok=True)
     left_out = _inside(folder, signature, partial)
     list(regular_files(folder, skip=frozenset(left_out)))  # refuse links and special files before signing
+    write_release(folder, release if release is not None else next_release(private_key), run)
+    _sign(folder, private_key, partial, left_out)
+    os.replace(partial, signature)
+    return signature
+
+
+def sign_file(path: Path, private_key: Path, signature: Path) -> Path:
+    """Sign one regular file (a run's selection.json) into `signature`, outside the file's own bytes."""
+    check_private_key(private_key)
+    read_regular(Path(path), MAX_SIGNED_FILE_BYTES)  # refuse links, special files, oversized files
+    partial = _partial(Path(signature))
+    partial.unlink(missing_ok=True)
+    _sign(Path(path), private_key, partial, [])
+    os.replace(partial, signature)
+    return Path(signature)
+
+
+def verified_file(path: Path, public_key: Path, signature: Path) -> bytes:
+    """The bytes of one file, verified against its signature: a private copy is read, verified and returned."""
+    path, signature = Path(path), Path(signature)
+    check_public_key(public_key)
+    if not signature.is_file():
+        raise SignatureError(f"{path} is not signed ({signature} not found): sign the run with `rtguard sign RUN --key KEY`")
+    data = read_regular(path, MAX_SIGNED_FILE_BYTES)
+    signature_bytes = read_regular(signature, MAX_SIGNATURE_BYTES)
+    scratch = Path(tempfile.mkdtemp(prefix="rtguard-verified-"))  # mode 0700
+    try:
+        copy, copied_signature = scratch / path.name, scratch / SIGNATURE_NAME
+        copy.write_bytes(data)
+        copied_signature.write_bytes(signature_bytes)
+        _verify(copy, public_key, copied_signature, shown=path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return data
+
+
+def _sign(path: Path, private_key: Path, partial: Path, left_out: list[str]) -> None:
     from model_signing import hashing, signing  # heavy (sigstore); only when signing
 
     hashing_config = hashing.Config().set_ignored_paths(paths=left_out)
     signer = signing.Config().use_elliptic_key_signer(private_key=private_key).set_hashing_config(hashing_config)
-    signer.sign(folder, partial)
-    os.replace(partial, signature)
-    return signature
+    signer.sign(path, partial)
 
 
 @contextmanager
@@ -103,6 +143,8 @@ def _reason(exc: Exception) -> str:
 
 def _differences(copy: Path, signature: Path) -> str:
     """Which files were added, removed or modified since signing, in words."""
+    if copy.is_file():
+        return f"{copy.name} was modified since it was signed"
     predicate = _statement(signature)["predicate"]
     if predicate["serialization"] != {**predicate["serialization"], "method": "files", "hash_type": "sha256"}:
         return "the files differ from the signed manifest"  # not a manifest of whole-file SHA-256s, as rtguard writes

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rtguard.integrity.errors import SignatureError
+from rtguard.integrity.keys import check_private_key
+from rtguard.integrity.release import next_release
+from rtguard.integrity.selection import SELECTION_NAME, sign_selection
 from rtguard.integrity.signing import sign_variant
 from rtguard.runfolder import write_text
 
@@ -29,10 +32,18 @@ def bind_schema(variant: Path) -> None:
         raise SignatureError(f"{variant} has no schema.json and is not inside a run folder: copy the run's schema.json into it")
 
 
-def sign_all(folder: Path, private_key: Path) -> list[Path]:
-    """Sign a variant, or every variant of a run; returns the signatures' paths."""
+def sign_all(folder: Path, private_key: Path, release: int | None = None, run: str | None = None) -> list[Path]:
+    """Sign a variant, or every variant of a run and its selection.json, under one release number; returns the signatures' paths.
+
+    `run` is the run's name when the folder is not yet where it will live (a run being built).
+    """
+    variants = variant_folders(folder)
+    check_private_key(private_key)
+    release = release if release is not None else next_release(private_key)
     signatures = []
-    for variant in variant_folders(folder):
+    for variant in variants:
         bind_schema(variant)
-        signatures.append(sign_variant(variant, private_key))
+        signatures.append(sign_variant(variant, private_key, release=release, run=run))
+    if variants != [Path(folder)] and (Path(folder) / SELECTION_NAME).is_file():
+        signatures.append(sign_selection(Path(folder), private_key, release, run))
     return signatures

@@ -41,6 +41,7 @@ class GuardedSession:
         self.name = name
         self.schema = schema
         self.alert_threshold = alert_threshold  # the artifact's own operating point (rtguard.artifact), None if it states none
+        self.release: int | None = None  # the signed release number (rtguard.integrity.release); None when loaded unsigned
         self.settings = record  # what runs the model, and how: recorded beside its numbers
         self.counts: Counter[str] = Counter()
         self.session = session  # the raw ONNX Runtime session (None on other backends), for measurements that compare against it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.errors import ConfigError, DataError, RtguardError
 from rtguard.integrity import verified_copy
 from rtguard.integrity.files import read_regular
+from rtguard.integrity.release import read_release
 from rtguard.runtime.deadline import Watchdog
 from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.guarded import GuardedSession
 from rtguard.runtime.session import create_session, session_settings
+from rtguard.runtime.smoke import smoke_test
 
 log = logging.getLogger("rtguard.runtime")
 
@@ -52,9 +55,16 @@ def open_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig | None
 
 
 def load_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig) -> GuardedSession:
-    """Verify, validate and load in this process."""
+    """Verify, validate, load and smoke-test in this process: what verify, score, serve and reload all run."""
     with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:
-        return _load(folder, Path(variant_dir).name, settings)
+        session = load_folder(folder, Path(variant_dir).name, settings)
+        session.release = signed_release(folder, variant_dir, trust)
+    return session
+
+
+def signed_release(folder: Path, variant_dir: Path, trust: Trust) -> int | None:
+    """The release number a verified copy was signed with (None when loaded unsigned)."""
+    return read_release(folder, Path(variant_dir)).release if trust.public_key is not None else None
 
 
 @contextmanager
@@ -66,6 +76,7 @@ def trusted_folder(variant_dir: Path, trust: Trust, max_model_mib: int) -> Itera
     folder = Path(variant_dir)
     if trust.public_key is not None:
         with verified_copy(folder, trust.public_key, max_model_mib << 20, trust.signature) as copy:
+            read_release(copy, folder)  # signed for this run and this name, or refused
             try:
                 yield copy
             except RtguardError as exc:
@@ -81,7 +92,8 @@ def trusted_folder(variant_dir: Path, trust: Trust, max_model_mib: int) -> Itera
     yield folder
 
 
-def _load(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
+def load_folder(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
+    """A smoke-tested GuardedSession from a folder already trusted (trusted_folder)."""
     schema = read_schema(folder / "schema.json")
     session = create_session(folder / "model.onnx", settings)
     features, classes = session.get_inputs()[0].shape[1], session.get_outputs()[0].shape[-1]
@@ -91,8 +103,14 @@ def _load(folder: Path, name: str, settings: RuntimeConfig) -> GuardedSession:
             f"lists {len(schema.features)} features and {len(schema.classes)} classes"
         )
     threshold = stated_threshold(folder, session.get_modelmeta().custom_metadata_map)
-    return GuardedSession(Watchdog(session, settings.deadline_ms / 1000, name), schema, settings, name,
-                          record=session_settings(settings), session=session, alert_threshold=threshold)
+    guarded = GuardedSession(Watchdog(session, settings.deadline_ms / 1000, name), schema, settings, name,
+                             record=session_settings(settings), session=session, alert_threshold=threshold)
+    try:
+        smoke_test(guarded)
+    except RtguardError:
+        guarded.close()
+        raise
+    return guarded
 
 
 def stated_threshold(folder: Path, metadata: Mapping[str, str]) -> float | None:
@@ -111,7 +129,7 @@ def stated_threshold(folder: Path, metadata: Mapping[str, str]) -> float | None:
 
 def read_schema(path: Path) -> FeatureSchema:
     """A variant's schema.json (the input contract signing binds to the model), or ModelRejected."""
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ModelRejected(f"{path} is missing: `rtguard sign` copies the run's schema into the variant before signing")
     try:
         return FeatureSchema.from_json(read_regular(path, 16 << 20).decode("utf-8"))

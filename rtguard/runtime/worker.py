@@ -103,6 +103,7 @@ class WorkerSession:
             self.close()
             raise
         self.settings = header.get("settings", {})
+        self.release = header.get("release")  # the signed release number the worker verified
 
     def _call(self, header: dict, payloads: list, timeout: float) -> tuple[dict, memoryview]:
         if not self._process.is_alive():
@@ -154,7 +155,7 @@ def _serve(connection, variant_dir: str, trust: Trust, settings: RuntimeConfig) 
         connection.send_bytes(_pack(_error(exc, Counter()), []))
         return
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    connection.send_bytes(_pack({"ok": True, "settings": session.settings, "counts": {}}, []))
+    connection.send_bytes(_pack({"ok": True, "settings": session.settings, "release": session.release, "counts": {}}, []))
     cpu_hard_limit = resource.getrlimit(resource.RLIMIT_CPU)[1]
     while True:
         try:

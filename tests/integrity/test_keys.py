@@ -31,6 +31,7 @@ def test_keygen_never_overwrites_without_being_asked(tmp_path):
 
 def write_pem(path, key) -> None:
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
     path.with_name(path.name + ".pub").write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
@@ -57,5 +58,15 @@ def test_unreadable_keys_are_refused_clearly(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     (tmp_path / "locked.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"secret")))
+    (tmp_path / "locked.key").chmod(0o600)
     with pytest.raises(KeyFileError, match="is encrypted with a password"):
         check_private_key(tmp_path / "locked.key")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
+def test_a_private_key_others_may_read_is_refused(tmp_path, mode):
+    """Adversarial finding: `rtguard sign` signed with a group/world-readable key."""
+    private, _ = generate_keypair(tmp_path / "shared.key")
+    private.chmod(mode)
+    with pytest.raises(KeyFileError, match=f"readable or writable by others \\(mode {mode:o}\\): chmod 600 it"):
+        check_private_key(private)

@@ -11,21 +11,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from rtguard.integrity import (
-    SIGNED_FILES, KeyFileError, SignatureError, UnsafeFileError, sign_all, sign_variant, verify_variant,
+    RELEASE_NAME, SELECTION_SIGNATURE, SIGNED_FILES, KeyFileError, SignatureError, UnsafeFileError, sign_all, sign_variant, verify_variant,
 )
 
 CAP = 64 << 20
 
 
 def test_signing_a_run_binds_the_schema_and_covers_every_variant(run_copy, keys):
-    signatures = sign_all(run_copy, keys[0])
+    *signatures, decision = sign_all(run_copy, keys[0])
     assert [s.parent.name for s in signatures] == sorted(p.parent.name for p in run_copy.glob("variants/*/model.onnx"))
+    assert decision == run_copy / SELECTION_SIGNATURE  # the run's decision is signed with its variants
     for signature in signatures:
         variant = signature.parent
         assert (variant / "schema.json").read_bytes() == (run_copy / "schema.json").read_bytes()
         verify_variant(variant, keys[1], CAP)
         statement = json.loads(base64.b64decode(json.loads(signature.read_text())["dsseEnvelope"]["payload"]))
-        assert {item["name"] for item in statement["predicate"]["resources"]} == set(SIGNED_FILES)
+        assert {item["name"] for item in statement["predicate"]["resources"]} == {*SIGNED_FILES, RELEASE_NAME}
+        assert json.loads((variant / RELEASE_NAME).read_text()) == {"run": "run", "variant": variant.name, "release": 1}
 
 
 def test_a_variant_is_signed_only_once_its_metrics_exist(variant, keys):

@@ -15,7 +15,7 @@ from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, Trust, create_session, open
 
 def test_every_built_variant_opens_verified_and_matches_its_raw_session(tiny_run, keys, tmp_path):
     run = shutil.copytree(tiny_run[0], tmp_path / "run")
-    signatures = sign_all(run, keys[0])
+    signatures = [signature for signature in sign_all(run, keys[0]) if signature.name == "model.sig"]  # less selection.sig
     rows = Splits.load(run / "data" / "splits.npz").x_test[:512]
     inside = _inside_training_range(FeatureSchema.load(run / "schema.json"), rows)
     assert len(signatures) >= 3 and inside.mean() > 0.9
