@@ -15,7 +15,11 @@ backends) alerts on exactly the flows the graph's `alert` output flags.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from rtguard.errors import RtguardError
 
@@ -27,6 +31,7 @@ ALERT = "alert"
 # Outputs an artifact may give beside the probabilities, copied into a scored flow's line when present.
 SCORE_OUTPUTS = (ATTACK_SCORE, ANOMALY_SCORE)
 ALERT_THRESHOLD_KEY = "rtguard.alert_threshold"
+THRESHOLD = "anomaly_threshold"  # the constant an anomaly artifact's `alert` node compares its score with
 
 
 def attack_scores(probabilities: np.ndarray, benign_index: int) -> np.ndarray:
@@ -75,3 +80,11 @@ def threshold_allowing(scores: np.ndarray, alerts: int) -> float:
     if alerts >= len(ordered):
         return float(np.nextafter(ordered[-1], np.float32(-np.inf))) if len(ordered) else float("-inf")
     return float(np.nextafter(ordered[max(alerts, 0)], np.float32(np.inf)))
+
+
+def graph_threshold(path: Path) -> float:
+    """The threshold constant inside an anomaly artifact."""
+    for tensor in onnx.load(str(path)).graph.initializer:
+        if tensor.name == THRESHOLD:
+            return float(numpy_helper.to_array(tensor))
+    raise RtguardError(f"{path} holds no {THRESHOLD!r}: it is not an anomaly artifact built by rtguard")

@@ -17,9 +17,16 @@ import numpy as np
 from rtguard.data.frames import LabelledFrames
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.runfolder import RunFolder
 
 BENIGN, ANOMALY = "benign", "anomaly"
 CLASSES = [BENIGN, ANOMALY]
+LABELS_FILE = "attack_labels.npz"
+
+
+def anomaly_labels_path(run: RunFolder) -> Path:
+    """Where an anomaly run keeps the original attack classes and types of its validation and test rows."""
+    return run.splits.parent / LABELS_FILE
 
 
 @dataclass

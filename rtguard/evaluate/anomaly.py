@@ -18,22 +18,27 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
-from rtguard.artifact import ALERT, ANOMALY_SCORE, calibrate_threshold
+from rtguard.artifact import ALERT, ANOMALY_SCORE, calibrate_threshold, graph_threshold
+from rtguard.compute import CHUNK_ROWS, in_chunks
 from rtguard.config import RunConfig
-from rtguard.data.anomaly import CLASSES, AttackLabels
+from rtguard.data.anomaly import CLASSES, AttackLabels, anomaly_labels_path
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
+from rtguard.evaluate.attacks import whitebox_rows
+from rtguard.evaluate.inputs import evaluation_inputs
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics, ranking_quality
 from rtguard.evaluate.speed import measure_speed
 from rtguard.evaluate.uncertainty import bootstrap
+from rtguard.models.autoencoder import load_detector
 from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
+from rtguard.runtime.session import INPUT_NAME, create_session
 
 BASELINE = "torch-fp32"
-CHUNK = 8192
 
 
 def decision_metrics(y_binary: np.ndarray, alerts: np.ndarray) -> dict:
@@ -62,22 +67,26 @@ class Scorer:
     threshold: float
 
     def in_chunks(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts = [self.score(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]).astype(bool)
+        scores, alerted = in_chunks(self.score, rows)
+        return scores, alerted.astype(bool)
+
+
+@torch.no_grad()
+def detector_scores(model: nn.Module, rows: np.ndarray, size: int = CHUNK_ROWS) -> np.ndarray:
+    """A PyTorch detector's anomaly scores (float32) in eval mode, `size` rows per call."""
+    model.eval()
+    return in_chunks(lambda part: model.score(torch.from_numpy(part)), rows, size, join=torch.cat).numpy().astype(np.float32)
 
 
 def torch_scorer(model, threshold: float) -> Scorer:
-    @torch.inference_mode()
     def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        values = model.score(torch.from_numpy(rows)).numpy().astype(np.float32)
+        values = detector_scores(model, rows)
         return values, values >= np.float32(threshold)
 
     return Scorer(BASELINE, score, threshold)
 
 
 def onnx_scorer(name: str, session, threshold: float) -> Scorer:
-    from rtguard.runtime.session import INPUT_NAME
-
     def score(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values, alerts = session.run([ANOMALY_SCORE, ALERT], {INPUT_NAME: rows})
         return values, alerts
@@ -87,13 +96,6 @@ def onnx_scorer(name: str, session, threshold: float) -> Scorer:
 
 def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     """Quality, evasion and speed of the reference detector and every variant; metrics.json per variant."""
-    from rtguard.data import anomaly_labels_path
-    from rtguard.evaluate import evaluation_inputs
-    from rtguard.models.autoencoder import load_detector
-    from rtguard.optimize.anomaly_head import graph_threshold
-    from rtguard.runtime.session import create_session
-    from rtguard.train.anomaly import detector_scores
-
     config = run.load_config()
     settings = config.evaluate
     schema = FeatureSchema.load(run.schema)
@@ -175,8 +177,6 @@ def detection_metrics(scores: np.ndarray, alerts: np.ndarray, y_test: np.ndarray
 
 def evasion_rates(reference, scorers: list[Scorer], threat, splits: Splits, config: RunConfig) -> dict[str, dict]:
     """{variant: {attack: {ε: share of the attack flows it alerted on that no longer alert once crafted}}}."""
-    from rtguard.evaluate.attacks import whitebox_rows
-
     settings = config.evaluate.robustness
     attacks = np.flatnonzero(splits.y_selection == 1)
     if len(attacks) == 0:

@@ -32,10 +32,11 @@ from typing import Callable
 
 import numpy as np
 
+from rtguard.compute import in_chunks
 from rtguard.backends import ARTIFACT_BACKENDS, REFERENCE_BACKENDS, BackendUnavailable, NotSupported, artifact_backend
 from rtguard.config import EvaluateConfig, RuntimeConfig
 from rtguard.data.schema import FeatureSchema
-from rtguard.evaluate.predictors import Predictor, onnx_predictor, predict_in_chunks, torch_predictor
+from rtguard.evaluate.predictors import Predictor, onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics
 from rtguard.evaluate.speed import measure_latency, measure_throughput
 from rtguard.runtime.errors import ModelRejected
@@ -75,7 +76,7 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
 
     for name, backend, single, full in list(pairs):
         try:
-            mine = predict_in_chunks(full, rows)
+            mine = in_chunks(full.predict, rows)
         except Exception as exc:  # noqa: BLE001 - a backend that loads but cannot run the selection split is "not supported", not a crash
             results[name][backend] = {"backend": backend, "status": NOT_SUPPORTED, "reason": f"failed on the selection split: {exc}".splitlines()[0]}
             pairs.remove((name, backend, single, full))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rtguard.config import RuntimeConfig
-from rtguard.data.anomaly import AttackLabels
+from rtguard.data.anomaly import AttackLabels, anomaly_labels_path
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
@@ -31,8 +31,6 @@ CAUGHT = 0.5  # a type is caught when at least this share of its test flows aler
 def hybrid_runs(classifier_run: Path, anomaly_run: Path, target_fpr: float = 0.01, classifier_share: float = 0.5,
                 classifier_variant: str = "onnx-fp32", anomaly_variant: str = "onnx-fp32") -> dict:
     """Score both runs' artifacts on the shared validation and test flows and compare the three detectors."""
-    from rtguard.data import anomaly_labels_path
-
     classify, anomaly = RunFolder(classifier_run), RunFolder(anomaly_run)
     if classify.load_config().task.kind != "classify" or anomaly.load_config().task.kind != "anomaly":
         raise RtguardError(f"{classifier_run} must be a classify run and {anomaly_run} an anomaly run ([task] kind)")

@@ -50,6 +50,3 @@ def onnx_predictor(name: str, model_path: Path, threads: int, runtime: RuntimeCo
 def _predictor(name: str, loaded: LoadedModel, file_bytes: int, load_seconds: float) -> Predictor:
     return Predictor(name, loaded.run, file_bytes, load_seconds, loaded.settings, loaded.backend)
 
-
-def predict_in_chunks(predictor: Predictor, rows: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    return np.concatenate([predictor.predict(rows[i : i + chunk]) for i in range(0, len(rows), chunk)])

@@ -21,16 +21,14 @@ from typing import ClassVar
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import Field
 
-from rtguard.artifact import ALERT, ANOMALY_SCORE, INPUT_NAME, OUTPUT_NAME, calibrate_threshold
+from rtguard.artifact import ALERT, ANOMALY_SCORE, OUTPUT_NAME, THRESHOLD, calibrate_threshold
 from rtguard.errors import RtguardError
-from rtguard.optimize.operating_point import set_alert_threshold
+from rtguard.optimize.operating_point import graph_output, set_alert_threshold
 from rtguard.optimize.passes import OnnxPass, PassContext
 
-THRESHOLD = "anomaly_threshold"
 LOG_THRESHOLD = "anomaly_log_threshold"
 # p moves from 0.27 to 0.73 as the score goes from 0.78x to 1.28x the threshold: a readable
 # confidence near the decision, saturating for flows far from it.
@@ -48,7 +46,7 @@ class CalibratedThreshold(OnnxPass):
     def run(self, source: Path, target: Path, context: PassContext) -> dict:
         model = with_score_output(onnx.load(str(source)))
         splits = context.splits
-        scores = run_scores(model, splits.x_selection)
+        scores = graph_output(model, ANOMALY_SCORE, splits.x_selection)
         benign = splits.y_selection == 0
         threshold = calibrate_threshold(scores[benign], self.target_fpr)
         onnx.save(with_threshold(model, threshold), str(target))
@@ -104,19 +102,6 @@ def with_threshold(model: onnx.ModelProto, threshold: float) -> onnx.ModelProto:
     set_alert_threshold(model, PROBABILITY_AT_THRESHOLD)
     onnx.checker.check_model(model)
     return model
-
-
-def graph_threshold(path: Path) -> float:
-    """The threshold constant inside an anomaly artifact."""
-    for tensor in onnx.load(str(path)).graph.initializer:
-        if tensor.name == THRESHOLD:
-            return float(numpy_helper.to_array(tensor))
-    raise RtguardError(f"{path} holds no {THRESHOLD!r}: it is not an anomaly artifact built by rtguard")
-
-
-def run_scores(model: onnx.ModelProto, rows: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([ANOMALY_SCORE], {INPUT_NAME: rows[i : i + 8192]})[0] for i in range(0, len(rows), 8192)])
 
 
 def _vector(name: str, element_type: int) -> onnx.ValueInfoProto:

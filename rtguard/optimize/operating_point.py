@@ -25,10 +25,10 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from rtguard.artifact import ALERT, ALERT_THRESHOLD_KEY, ATTACK_SCORE, INPUT_NAME, OUTPUT_NAME, attack_scores, point_threshold
+from rtguard.compute import in_chunks
 from rtguard.errors import RtguardError
 from rtguard.optimize.passes import OnnxPass, PassContext
 
-CHUNK = 8192
 _BENIGN_INDEX, _ONE, _THRESHOLD = "operating_point_benign_index", "operating_point_one", "operating_point_threshold"
 
 
@@ -43,7 +43,7 @@ class OperatingPoint(OnnxPass):
         model = onnx.load(str(source))
         benign = context.schema.benign_index
         x, y = context.splits.x_selection, context.splits.y_selection
-        scores = attack_scores(probabilities_of(model, x), benign)
+        scores = attack_scores(graph_output(model, OUTPUT_NAME, x), benign)
         benign_rows = y == benign
         threshold = point_threshold(scores[benign_rows], scores[~benign_rows], self.mode, self.target)
         onnx.save(with_alert(model, threshold, benign), str(target))
@@ -81,9 +81,10 @@ def set_alert_threshold(model: onnx.ModelProto, threshold: float) -> None:
     helper.set_model_props(model, props | {ALERT_THRESHOLD_KEY: repr(float(threshold))})
 
 
-def probabilities_of(model: onnx.ModelProto, rows: np.ndarray) -> np.ndarray:
+def graph_output(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
+    """One output of an in-memory graph over `rows`, on ONNX Runtime's CPU provider."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: rows[i : i + CHUNK]})[0] for i in range(0, len(rows), CHUNK)])
+    return in_chunks(lambda part: session.run([output], {INPUT_NAME: part})[0], rows)
 
 
 def _share(flags: np.ndarray) -> float | None:

@@ -7,7 +7,7 @@ least CAUGHT of their test flows).
 
 from __future__ import annotations
 
-from rtguard.report.document import Bullets, Grid, Heading, Paragraph
+from rtguard.report.blocks import Bullets, Grid, Heading, Paragraph
 
 CAUGHT = 0.5
 

@@ -5,9 +5,9 @@ Written once so report.md and report.html can never tell different stories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rtguard.data.prepare import SPLITS
+from rtguard.report.anomaly import anomaly_blocks
+from rtguard.report.blocks import Bullets, Figures, Grid, Heading, Paragraph
 from rtguard.report.backends import backend_notes, latency_grid, throughput_grid
 from rtguard.report.backends import measured as backends_measured
 from rtguard.report.checklist import checklist_header, checklist_rows
@@ -15,34 +15,6 @@ from rtguard.report.decision import decision_notes, held_header, held_rows, sele
 from rtguard.report.security import measured, security_header, security_notes, security_rows
 from rtguard.report.table import table_header, table_rows
 from rtguard.report.tradeoff import tradeoff_lines
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    text: str
-    tone: str | None = None  # good | bad: the verdict
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: list[str]
-
-
-@dataclass(frozen=True)
-class Grid:
-    header: list[str]
-    rows: list[list]
-
-
-@dataclass(frozen=True)
-class Figures:
-    figures: list[dict]  # {file, title, caption}, file relative to the run folder
 
 
 def build_document(report: dict) -> list:
@@ -120,8 +92,6 @@ def _security(report: dict) -> list:
 
 def _anomaly(report: dict) -> list:
     """Detectors side by side and detection per attack class and type; nothing for a classifier run."""
-    from rtguard.report.anomaly import anomaly_blocks  # it builds on this module's blocks
-
     return anomaly_blocks(report)
 
 

@@ -10,7 +10,7 @@ import base64
 import html
 from pathlib import Path
 
-from rtguard.report.document import Bullets, Figures, Grid, Heading, Paragraph
+from rtguard.report.blocks import Bullets, Figures, Grid, Heading, Paragraph
 from rtguard.report.table import html_grid
 
 STYLE = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtguard.report.document import Bullets, Figures, Grid, Heading, Paragraph
+from rtguard.report.blocks import Bullets, Figures, Grid, Heading, Paragraph
 from rtguard.report.table import markdown_grid
 
 

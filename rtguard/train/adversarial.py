@@ -12,8 +12,6 @@ adversarial training is timed, early-stopped and class-weighted like any other t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,9 +20,7 @@ from torch import nn
 from rtguard.config import AdversarialConfig
 from rtguard.evaluate.attacks import PGD_STEP, InSpace
 from rtguard.evaluate.threat_model import ThreatModel
-
-if TYPE_CHECKING:  # loop.py imports this module
-    from rtguard.train.loop import Objective
+from rtguard.train.objective import Objective
 
 FAST_FGSM_STEP = 1.25  # step = 1.25·ε from a random start: Wong et al. (2020), "Fast is better than free"
 

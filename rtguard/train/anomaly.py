@@ -9,7 +9,6 @@ error on benign validation flows (attack rows never steer training).
 from __future__ import annotations
 
 import copy
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -22,7 +21,8 @@ from rtguard.config import AnomalyConfig, RunConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.artifact import calibrate_threshold
-from rtguard.evaluate.anomaly import decision_metrics
+from rtguard.compute import default_threads, in_chunks
+from rtguard.evaluate.anomaly import decision_metrics, detector_scores
 from rtguard.models import save_weights
 from rtguard.models.autoencoder import ERROR_FLOOR, MIN_SPAN, KitNet, build_detector, correlated_groups
 from rtguard.runfolder import RunFolder, write_json
@@ -100,7 +100,7 @@ def fine_tune_detector(model: nn.Module, splits: Splits, train: TrainConfig, ben
 
 
 def _use_threads(train: TrainConfig) -> int:
-    threads = train.threads or os.cpu_count() or 1
+    threads = default_threads(train.threads)
     torch.set_num_threads(threads)
     return threads
 
@@ -170,12 +170,5 @@ def fit_reconstruction(model: nn.Module, parameters, loss: Callable[[nn.Module, 
     return history
 
 
-@torch.no_grad()
-def detector_scores(model: nn.Module, rows: np.ndarray) -> np.ndarray:
-    """Anomaly scores (float32) in eval mode."""
-    model.eval()
-    return _in_chunks(model.score, rows).numpy().astype(np.float32)
-
-
 def _in_chunks(function, rows: np.ndarray) -> torch.Tensor:
-    return torch.cat([function(torch.from_numpy(rows[i : i + EVAL_BATCH])) for i in range(0, len(rows), EVAL_BATCH)])
+    return in_chunks(lambda part: function(torch.from_numpy(part)), rows, EVAL_BATCH, join=torch.cat)

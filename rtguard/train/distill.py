@@ -16,7 +16,8 @@ from torch import nn
 from rtguard.config import DistillationConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.train.loop import Objective, cross_entropy, fit, predict_logits
+from rtguard.train.loop import cross_entropy, fit, predict_logits
+from rtguard.train.objective import Objective
 
 
 def distillation_objective(teacher_logits: torch.Tensor, labels: np.ndarray, n_classes: int, weighting: str,

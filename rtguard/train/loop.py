@@ -19,12 +19,12 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from rtguard.compute import in_chunks
 from rtguard.config import ModelConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -34,13 +34,10 @@ from rtguard.models import build_model
 from rtguard.progress import progress_bars
 from rtguard.train.adversarial import adversarial_objective
 from rtguard.train.checkpoints import load_latest, save_checkpoint
+from rtguard.train.objective import Objective
 from rtguard.train.speed import Speed, TrainingError, resolve_speed
 
 EVAL_BATCH = 8192
-
-# (logits of a batch, the batch's row indices into the training split) -> loss, the batch's mean.
-# An objective may carry `row_weights` (each training row's weight in that mean); without it rows weigh alike.
-Objective = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -293,7 +290,7 @@ def predict_logits(model: nn.Module, features: np.ndarray) -> torch.Tensor:
     """Logits in eval mode, in large chunks (no_grad, not inference_mode: distillation trains against them)."""
     model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model(torch.from_numpy(features[i : i + EVAL_BATCH]).to(device)).cpu() for i in range(0, len(features), EVAL_BATCH)])
+    return in_chunks(lambda part: model(torch.from_numpy(part).to(device)).cpu(), features, EVAL_BATCH, join=torch.cat)
 
 
 def predict_proba(model: nn.Module, features: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from rtguard.models import parameter_counts
 from rtguard.models.autoencoder import load_detector
 from rtguard.optimize import pass_context
 from rtguard.optimize.anomaly import anomaly_recipe
-from rtguard.optimize.anomaly_head import graph_threshold
+from rtguard.artifact import graph_threshold
 from rtguard.optimize.prune import StructuredPruning, UnstructuredPruning
 from rtguard.runfolder import RunFolder
 

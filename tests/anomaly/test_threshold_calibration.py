@@ -11,8 +11,8 @@ import pytest
 from onnx import numpy_helper
 
 from rtguard.data.prepare import Splits
-from rtguard.artifact import calibrate_threshold
-from rtguard.optimize.anomaly_head import SHARPNESS, THRESHOLD, graph_threshold
+from rtguard.artifact import THRESHOLD, calibrate_threshold, graph_threshold
+from rtguard.optimize.anomaly_head import SHARPNESS
 from rtguard.runfolder import RunFolder
 
 

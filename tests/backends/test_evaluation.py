@@ -10,6 +10,7 @@ import pytest
 import rtguard.evaluate.backends as matrix
 import rtguard.evaluate.predictors as predictors
 from rtguard.backends import LoadedModel, artifact_backend
+from rtguard.compute import in_chunks
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.models import load_model
@@ -36,8 +37,8 @@ def measure(run: RunFolder, backends: list[str]) -> dict:
     settings = config.evaluate.model_copy(update={"backends": backends, "backend_latency_calls": 10, "backend_throughput_seconds": 0.01})
     reference = predictors.torch_predictor(lambda: load_model(schema, config.model, run.weights), run.weights, 1)
     on_ort = predictors.onnx_predictor(VARIANT, run.variant(VARIANT) / "model.onnx", 1, config.runtime)
-    probabilities = {"torch-fp32": predictors.predict_in_chunks(reference, splits.x_test),
-                     VARIANT: predictors.predict_in_chunks(on_ort, splits.x_test)}
+    probabilities = {"torch-fp32": in_chunks(reference.predict, splits.x_test),
+                     VARIANT: in_chunks(on_ort.predict, splits.x_test)}
     return matrix.measure_backends({VARIANT: run.variant(VARIANT) / "model.onnx"}, lambda: load_model(schema, config.model, run.weights),
                                    run.weights, splits.x_test, splits.y_test, schema, probabilities, settings, config.runtime, 1)
 

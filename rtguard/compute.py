@@ -1,0 +1,33 @@
+"""Shared mechanics of running a model: how many threads by default, and inference over rows in chunks.
+
+Torch-free (numpy only), so the serving path may import it; torch callers pass `join=torch.cat`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, TypeVar
+
+import numpy as np
+
+CHUNK_ROWS = 8192  # rows per call when a whole split is scored: large enough to amortise a call, small enough for memory
+
+T = TypeVar("T")
+
+
+def default_threads(configured: int | None = None) -> int:
+    """The configured thread count, else every core this machine reports (at least 1)."""
+    return configured or os.cpu_count() or 1
+
+
+def in_chunks(run: Callable[[np.ndarray], T], rows: np.ndarray, size: int = CHUNK_ROWS,
+              join: Callable[[list], object] = np.concatenate) -> T:
+    """`run` over `rows` in chunks of `size`, the results joined along the first axis (`join`).
+
+    A tuple result is joined element by element. No rows: one call with the empty slice, so the
+    result keeps its shape and type.
+    """
+    parts = [run(rows[start : start + size]) for start in range(0, max(len(rows), 1), size)]
+    if isinstance(parts[0], tuple):
+        return tuple(join([part[i] for part in parts]) for i in range(len(parts[0])))  # type: ignore[return-value]
+    return join(parts)  # type: ignore[return-value]
