@@ -556,6 +556,19 @@ def _trust(pub: Optional[Path], config: RunConfig):
     return Trust(pub or config.signing.public_key, config.signing.allow_unsigned)
 
 
+def _variant_folder(run_dir: Path, variant: Optional[str], trust) -> Path:
+    """The variant named (a plain name), else the one the run's signed selection.json chose; never a path."""
+    from rtguard.integrity import chosen_name
+    from rtguard.integrity.selection import VARIANT_NAME
+
+    if variant is not None and not VARIANT_NAME.fullmatch(variant):
+        raise RtguardError(f"--variant {variant[:80]!r} must be a variant's folder name (letters, digits, _ . + -), not a path")
+    folder = RunFolder(run_dir).variant(variant or chosen_name(run_dir, trust.public_key))
+    if not folder.is_dir():
+        raise RtguardError(f"no variant folder {folder}")
+    return folder
+
+
 @app.command()
 @user_errors
 def serve(
@@ -571,6 +584,9 @@ def serve(
     batching: Optional[bool] = typer.Option(None, "--batching/--no-batching", help="Coalesce concurrent requests into one session run (default on)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Serve through onnxruntime or openvino (default: the backend selection.json chose "
                                           "for the variant, else onnxruntime). The signature and model checks are the same for both."),
+    admin_keys: Optional[Path] = typer.Option(None, "--admin-keys", help="File of admin keys (`name:token` a line, mode 600, or $RTGUARD_ADMIN_KEYS): "
+                                              "hot reload needs one, even on loopback."),
+    allow_rollback: bool = typer.Option(False, "--allow-rollback", help="Serve a release older than the highest this server has served."),
 ):
     """Serve a signed variant over the Open Inference Protocol v2 (HTTP), micro-batched and hot-reloadable.
 
@@ -589,9 +605,11 @@ def serve(
     """
     from rtguard.serve import serve as run_server
 
-    resolved = _override(load_config(config), "serve", host=host, port=port, api_keys_file=api_keys,
+    resolved = _override(load_config(config), "serve", host=host, port=port, api_keys_file=api_keys, admin_keys_file=admin_keys,
                          tls_certfile=tls_cert, tls_keyfile=tls_key, batching=batching, backend=backend)
-    run_server(run_dir, variant, resolved, _trust(pub, resolved))
+    if resolved.serve.release_state is None and config is not None:  # rollback protection's memory, beside the config
+        resolved = _override(resolved, "serve", release_state=config.with_name(f"{config.name}.releases.json"))
+    run_server(run_dir, variant, resolved, _trust(pub, resolved), allow_rollback)
 
 
 NOTHING_SCORED_EXIT = 4  # `rtguard score` read flows and scored none: told apart from bad input (2) and a partial stream (0)
@@ -636,15 +654,13 @@ def score(
       rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl
       tail -F flows.jsonl | rtguard score runs/nightly - --variant int8-static --pub keys/rtguard.key.pub --alerts-only
     """
-    from rtguard.serve.models import chosen_variant
     from rtguard.stream import INTERRUPTED, StreamOptions, score_stream
 
     resolved = load_config(config)
-    folder = RunFolder(run_dir).variant(variant or chosen_variant(run_dir))
-    if not folder.is_dir():
-        raise RtguardError(f"no variant folder {folder}")
+    trust = _trust(pub, resolved)
+    folder = _variant_folder(run_dir, variant, trust)
     options = StreamOptions(fmt.value if fmt else None, id_field, batch, wait_ms, max_line_bytes, alerts_only)
-    summary = score_stream(folder, _trust(pub, resolved), resolved, source, str(out) if out else None, options)
+    summary = score_stream(folder, trust, resolved, source, str(out) if out else None, options)
     say(summary.line())
     if summary.stopped == INTERRUPTED:
         raise typer.Exit(130)
@@ -683,12 +699,12 @@ def export_triton(
       tritonserver --model-repository=model_repository --model-control-mode=poll
     """
     from rtguard.export import export_triton as write_repository
-    from rtguard.serve.models import chosen_variant
 
     resolved = load_config(config)
-    name = variant or chosen_variant(run_dir)
-    target = write_repository(RunFolder(run_dir).variant(name), out, _trust(pub, resolved), resolved, version, instances, force)
-    console.print(f"exported {name} -> {target} (config: {target.parent / 'config.pbtxt'})")
+    trust = _trust(pub, resolved)
+    folder = _variant_folder(run_dir, variant, trust)
+    target = write_repository(folder, out, trust, resolved, version, instances, force)
+    console.print(f"exported {folder.name} -> {target} (config: {target.parent / 'config.pbtxt'})")
 
 
 if __name__ == "__main__":

@@ -398,7 +398,14 @@ class ServeConfig(Section):
     max_body_kib: int = Field(8192, ge=1, description="Largest request body accepted, before and after decompression (413 beyond).")
     api_keys_file: Path | None = Field(None, description="File of API keys, one `name:token` (or `token`) a line, readable by its owner only.")
     api_keys_env: str = Field("RTGUARD_API_KEYS", description="Environment variable with comma-separated `name:token` keys, read when set.")
-    allow_anonymous: bool = Field(False, description="Serve a non-loopback address without API keys (anyone who reaches the port may score and reload).")
+    allow_anonymous: bool = Field(False, description="Serve a non-loopback address without API keys (anyone who reaches the port may score).")
+    admin_keys_file: Path | None = Field(None, description="File of admin keys (`name:token` a line, owner-only): the repository API "
+                                         "(hot reload) needs one of them, even on loopback; no admin keys: no hot reload.")
+    admin_keys_env: str = Field("RTGUARD_ADMIN_KEYS", description="Environment variable with comma-separated `name:token` admin keys, read when set.")
+    allowed_hosts: list[str] = Field(default_factory=list, description="Host header names accepted besides the listening address "
+                                     "(and localhost on loopback): a request naming any other host is refused (DNS rebinding).")
+    release_state: Path | None = Field(None, description="File keeping the highest signed release served per model (rollback "
+                                       "protection); default: beside --config as <config>.releases.json.")
     rate_limit_per_s: float = Field(0.0, ge=0, description="Requests per second per client (API key, else address); 0 disables the limit.")
     rate_limit_burst: int = Field(100, ge=1, description="Requests a client may send at once before rate_limit_per_s applies.")
     tls_certfile: Path | None = Field(None, description="PEM certificate chain: serve HTTPS (with tls_keyfile).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import stat
@@ -43,6 +44,10 @@ class ApiKeys:
             _add(keys, os.environ[variable].split(","), f"${variable} item")
         return cls(keys) if keys else None
 
+    def shares_a_key_with(self, other: "ApiKeys") -> bool:
+        """Whether any token is in both sets: an admin key must never also be a scoring key."""
+        return bool({digest for _, digest in self._digests} & {digest for _, digest in other._digests})
+
     def identify(self, presented: str | None) -> str | None:
         """The name of the key presented, or None; takes the same time whichever key (if any) matches."""
         if not presented:
@@ -62,6 +67,51 @@ def presented_key(headers: dict[bytes, bytes]) -> str | None:
         return authorization[7:].strip().decode("latin-1")
     api_key = headers.get(b"x-api-key")
     return api_key.strip().decode("latin-1") if api_key else None
+
+
+class AllowedHosts:
+    """The Host header values a request may carry: the names and port the server listens as.
+
+    A browser page on another site can make a loopback server's client send requests
+    (a "simple" cross-site POST, or DNS rebinding with Host: evil.example); refusing every
+    Host the server does not listen as closes both.
+    """
+
+    def __init__(self, host: str, port: int, extra: list[str]):
+        self.port = port
+        self.any_address = host in ("0.0.0.0", "::", "")
+        names = {host.lower().strip("[]"), *(name.lower() for name in extra)}
+        if host == "localhost" or _is_loopback(host):
+            names |= {"localhost", "127.0.0.1", "::1"}
+        self.names = frozenset(names)
+
+    def allows(self, header: bytes | None) -> bool:
+        if not header:
+            return False
+        text = header.decode("latin-1").strip().lower()
+        name, port = (text[1:].partition("]")[::2] if text.startswith("[") else text.rpartition(":")[::2]) \
+            if ":" in text else (text, "")
+        port = port.lstrip(":")
+        if port and not (port.isdigit() and int(port) == self.port):
+            return False
+        if name in self.names:
+            return True
+        return self.any_address and _is_address(name)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
 
 
 class RateLimiter:

@@ -9,16 +9,18 @@ timer, and uvloop's clock counts whole milliseconds: measured, a 1 ms window wai
 latency at light load, smaller batches at heavy load). A request whose deadline has passed
 when its batch runs is answered with DeadlineExpired, never run late.
 
-Runs happen on the event loop's own thread. Measured on this project's 2-core machine,
-handing each run to a worker thread cost more (a thread wake-up and a GIL hand-off per
-run) than the overlap gained; one process serves from one core, and more cores take more
-replicas (see the README).
+Runs happen on one worker thread per model, never on the event loop: a call that takes
+long (a signed model whose input makes it allocate hundreds of megabytes, up to its
+deadline) then delays only the requests batched behind it, while health checks, metrics
+and refusals keep being answered. ONNX Runtime releases the GIL while it computes. One
+thread keeps runs in order, as on the loop before; more cores take more replicas (README).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -33,12 +35,14 @@ class MicroBatcher:
         self._queue: list[tuple[np.ndarray, float, asyncio.Future]] = []
         self._timer: asyncio.Handle | None = None  # uvloop answers call_at(past) with a plain Handle
         self._flush_at = 0.0
+        # Its thread ends once the batcher (a replaced model's) is dropped: the pool's workers hold it only weakly.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtguard-run")
 
     async def submit(self, rows: np.ndarray, deadline: float) -> np.ndarray:
         """The probabilities for `rows` (checked rows), or DeadlineExpired once loop.time() passes `deadline` unrun."""
         if not self._coalesce:
             self._observe(1, len(rows))
-            return self._run(rows)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, rows)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._queue.append((rows, deadline, future))
@@ -74,15 +78,23 @@ class MicroBatcher:
             self._run_batch(batch)
 
     def _run_batch(self, batch: list[tuple[np.ndarray, float, asyncio.Future]]) -> None:
+        """Hand one run to the worker thread; its result (or error) is shared out on the loop."""
         rows = batch[0][0] if len(batch) == 1 else np.concatenate([waiting[0] for waiting in batch])
         self._observe(len(batch), len(rows))
-        try:
-            probabilities = self._run(rows)
-        except Exception as exc:  # noqa: BLE001 - the run's error is each waiting request's answer
-            for _, _, future in batch:
-                future.set_exception(exc)
-            return
-        offset = 0
-        for waiting_rows, _, future in batch:
-            future.set_result(probabilities[offset : offset + len(waiting_rows)])
-            offset += len(waiting_rows)
+        loop = asyncio.get_running_loop()
+        self._executor.submit(self._run, rows).add_done_callback(
+            lambda done: loop.call_soon_threadsafe(_share, done, batch))
+
+
+def _share(done: Future, batch: list[tuple[np.ndarray, float, asyncio.Future]]) -> None:
+    """Each waiting request's rows of the run's probabilities, or the run's error (a request whose client left is skipped)."""
+    error = done.exception()
+    offset = 0
+    for waiting_rows, _, future in batch:
+        start, offset = offset, offset + len(waiting_rows)
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(done.result()[start:offset])

@@ -27,6 +27,16 @@ class Unauthorized(ServeError):
     status, reason = 401, "unauthorized"
 
 
+class Forbidden(ServeError):
+    status, reason = 403, "forbidden"
+
+
+class MisdirectedHost(ServeError):
+    """The Host header names a host this server does not listen as (DNS rebinding, a cross-site request)."""
+
+    status, reason = 421, "bad_host"
+
+
 class NotFound(ServeError):
     status, reason = 404, "not_found"
 

@@ -28,6 +28,8 @@ class Metrics:
         self.rejected = Counter("rtguard_rejected_requests", "Requests refused, by reason.", ["reason"], registry=self.registry)
         self.repaired = Counter("rtguard_repaired_values", "Input values repaired instead of refused: clipped to the "
                                 "training range or out of vocabulary.", ["kind"], registry=self.registry)
+        self.disconnects = Counter("rtguard_client_disconnects", "Requests whose client went away before they were answered.",
+                                   registry=self.registry)
         self.model = Gauge("rtguard_model_info", "The model being served (1 for the current one).",
                            ["model", "version", "run", "variant"], registry=self.registry)
         self.loads = Counter("rtguard_model_loads", "Model loads (startup and hot reloads), by outcome.", ["outcome"], registry=self.registry)

@@ -13,12 +13,16 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rtguard.serve.access import ApiKeys, RateLimiter, presented_key
-from rtguard.serve.errors import BodyTooLarge, ServeError, TooManyRequests, Unauthorized, error_body
+from rtguard.serve.access import AllowedHosts, ApiKeys, RateLimiter, presented_key
+from rtguard.serve.errors import (
+    BodyTooLarge, Forbidden, MisdirectedHost, ServeError, TooManyRequests, Unauthorized, UnsupportedEncoding, error_body,
+)
 from rtguard.serve.metrics import Metrics
 
 log = logging.getLogger("rtguard.serve.access")
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})  # load balancers probe without keys
+ADMIN_PREFIX = "/v2/repository/"  # the repository API: index and hot reload, admin keys only
+INDEX_PATH = "/v2/repository/index"  # a read: tritonclient posts it with no body and no Content-Type
 CLIENT = "rtguard.client"  # scope key: the client's key name, or its address when no keys are configured
 
 
@@ -71,14 +75,36 @@ class Measured:
                 }})
 
 
-class Authenticated:
-    """Requires a known API key on every path but the health probes, when keys are configured."""
+class HostChecked:
+    """Refuses requests whose Host header names a host the server does not listen as (health probes excepted)."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys | None, metrics: Metrics):
-        self.app, self.keys, self.metrics = app, keys, metrics
+    def __init__(self, app: ASGIApp, hosts: AllowedHosts, metrics: Metrics):
+        self.app, self.hosts, self.metrics = app, hosts, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            host = dict(scope["headers"]).get(b"host")
+            if not self.hosts.allows(host):
+                shown = host.decode("latin-1")[:80] if host else "no Host header"
+                return await send_error(send, MisdirectedHost(
+                    f"Host {shown!r} is not a name this server listens as (serve.host, serve.allowed_hosts): refused, "
+                    "as a cross-site or DNS-rebinding request would be"), self.metrics)
+        await self.app(scope, receive, send)
+
+
+class Authenticated:
+    """Requires a known API key on every path but the health probes, when keys are configured; the
+    repository API (hot reload) requires an admin key always, sent as application/json."""
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys | None, metrics: Metrics, admin_keys: ApiKeys | None = None):
+        self.app, self.keys, self.metrics, self.admin_keys = app, keys, metrics, admin_keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(ADMIN_PREFIX):
+            refusal = self._admin(scope)
+            if refusal is not None:
+                return await send_error(send, refusal, self.metrics)
+        elif scope["type"] == "http":
             if self.keys is None or scope["path"] in OPEN_PATHS:
                 scope[CLIENT] = (scope.get("client") or ("unknown",))[0]
             else:
@@ -89,6 +115,27 @@ class Authenticated:
                     return await send_error(send, Unauthorized(
                         f"{what}: send `Authorization: Bearer <key>` or `X-API-Key: <key>`", {"WWW-Authenticate": "Bearer"}), self.metrics)
         await self.app(scope, receive, send)
+
+
+    def _admin(self, scope: Scope) -> ServeError | None:
+        """Why a repository request is refused, or None (the admin key's name becomes the client)."""
+        headers = dict(scope["headers"])
+        if self.admin_keys is None:
+            return Forbidden("the repository API (hot reload) needs an admin key and this server has none "
+                             "(serve.admin_keys_file or $RTGUARD_ADMIN_KEYS)")
+        presented = presented_key(headers)
+        scope[CLIENT] = self.admin_keys.identify(presented)
+        if scope[CLIENT] is None:
+            if presented and self.keys is not None and self.keys.identify(presented):
+                return Forbidden("a scoring API key cannot use the repository API (hot reload): it needs an admin key")
+            what = "a wrong admin key" if presented else "no admin key"
+            return Unauthorized(f"{what}: the repository API needs `Authorization: Bearer <admin key>`", {"WWW-Authenticate": "Bearer"})
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        bodiless_read = scope["path"] == INDEX_PATH and headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+        if scope["method"] == "POST" and media_type != b"application/json" and not bodiless_read:
+            return UnsupportedEncoding(f"the repository API takes Content-Type application/json, not "
+                                       f"{media_type.decode('latin-1')[:60] or 'none'!r}")
+        return None
 
 
 class RateLimited:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,16 +23,16 @@ from rtguard.errors import RtguardError
 from rtguard.runfolder import RunFolder
 from rtguard.backends import SERVING_BACKENDS
 from rtguard.backends.serving import load_backend_session
+from rtguard.integrity.selection import VARIANT_NAME, chosen_name, read_selection
 from rtguard.runtime import INPUT_NAME, GuardedSession, ModelRejected, Trust
 from rtguard.serve.batching import MicroBatcher
 from rtguard.serve.errors import BadRequest, NotFound
 from rtguard.serve.metrics import Metrics
 from rtguard.serve.protocol import Contract
 from rtguard.serve.records import RecordEncoder
+from rtguard.serve.releases import ReleaseLedger
 
 log = logging.getLogger("rtguard.serve")
-# Run and variant names a reload may ask for: one path component, no leading dot.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 TRITON_PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "openvino": "openvino"}
 
 
@@ -60,15 +59,19 @@ class ServedModel:
 class Repository:
     """The run folders beside the served one, and the one model served from them."""
 
-    def __init__(self, run_dir: Path, variant: str | None, trust: Trust, config: RunConfig, metrics: Metrics):
+    def __init__(self, run_dir: Path, variant: str | None, trust: Trust, config: RunConfig, metrics: Metrics,
+                 ledger: ReleaseLedger | None = None, allow_rollback: bool = False):
         self.root = Path(run_dir).parent
         self.trust, self.config, self.metrics = trust, config, metrics
+        self.ledger = ledger or ReleaseLedger(None)
         self._lock = asyncio.Lock()
-        variant = variant or chosen_variant(Path(run_dir))
-        backend = config.serve.backend or chosen_backend(Path(run_dir), variant)
-        self.current = self._prepare(Path(run_dir), variant, backend, "1", serving=None)
+        if variant is None:
+            variant, chosen = decision(Path(run_dir), trust)
+        else:
+            chosen = None
+        backend = config.serve.backend or chosen or "onnxruntime"
+        self.current = self._prepare(Path(run_dir), _plain(variant, "variant"), backend, "1", serving=None, allow_rollback=allow_rollback)
         self._publish(self.current)
-
     def get(self, name: str, version: str | None = None) -> ServedModel:
         model = self.current
         if name != model.name:
@@ -84,7 +87,8 @@ class Repository:
             run_dir, variant, backend = self._resolve(parameters)
             version = str(int(self.current.version) + 1)
             try:
-                candidate = await asyncio.to_thread(self._prepare, run_dir, variant, backend, version, self.current)
+                candidate = await asyncio.to_thread(self._prepare, run_dir, variant, backend, version, self.current,
+                                                    parameters.get("allow_rollback", False))
             except RtguardError as exc:
                 self.metrics.loads.labels("rejected").inc()
                 log.warning("reload rejected; still serving version %s", self.current.version,
@@ -96,30 +100,40 @@ class Repository:
 
     def _resolve(self, parameters: dict) -> tuple[Path, str, str]:
         """Run, variant and backend to load: those named, else the run's selection (a new run), else the served ones."""
-        unknown = sorted(set(parameters) - {"run", "variant", "backend"})
+        unknown = sorted(set(parameters) - {"run", "variant", "backend", "allow_rollback"})
         if unknown:
             raise BadRequest(f"unknown load parameters {unknown}: rtguard loads a signed variant named by 'run' and 'variant', "
-                             "on the backend named by 'backend'")
+                             "on the backend named by 'backend' ('allow_rollback': true loads an older release)")
         for key in ("run", "variant"):
-            if key in parameters and not (isinstance(parameters[key], str) and _NAME.fullmatch(parameters[key])):
-                raise BadRequest(f"parameter {key!r} must be the name of a folder in the repository (letters, digits, _ . + -)")
+            if key in parameters:
+                _plain(parameters[key], key)
         if "backend" in parameters and parameters["backend"] not in SERVING_BACKENDS:
             raise BadRequest(f"parameter 'backend' must be one of {', '.join(SERVING_BACKENDS)}")
+        if not isinstance(parameters.get("allow_rollback", False), bool):
+            raise BadRequest("parameter 'allow_rollback' must be true or false")
         if "run" in parameters:
             run_dir = self.root / parameters["run"]
-            variant = parameters.get("variant") or chosen_variant(run_dir)
-            return run_dir, variant, parameters.get("backend") or self.config.serve.backend or chosen_backend(run_dir, variant)
+            chosen = None
+            variant = parameters.get("variant")
+            if variant is None:
+                variant, chosen = decision(run_dir, self.trust)
+            return run_dir, variant, parameters.get("backend") or self.config.serve.backend or chosen or "onnxruntime"
         return self.current.run, parameters.get("variant", self.current.variant), parameters.get("backend", self.current.backend)
 
-    def _prepare(self, run_dir: Path, variant: str, backend: str, version: str, serving: ServedModel | None) -> ServedModel:
-        """Verify and load the variant on its backend, smoke-test it and check its contract: everything before a swap."""
+    def _prepare(self, run_dir: Path, variant: str, backend: str, version: str, serving: ServedModel | None,
+                 allow_rollback: bool = False) -> ServedModel:
+        """Verify, load and smoke-test the variant on its backend (one load path), check its contract and release: everything before a swap."""
         folder = RunFolder(run_dir).variant(variant)
         if not folder.is_dir():
             raise BadRequest(f"no variant {variant!r} in {run_dir}")
         session = load_backend_session(folder, self.trust, self.config.runtime, backend)
-        _smoke_test(session)
-        if serving is not None:
-            _same_contract(serving.session, session)
+        try:
+            if serving is not None:
+                _same_contract(serving.session, session)
+            self.ledger.admit(self.config.serve.model_name, session.release, f"{run_dir.name}/{variant}", allow_rollback)
+        except RtguardError:
+            session.close()
+            raise
         serve = self.config.serve
         batcher = MicroBatcher(session.run_checked, coalesce=serve.batching, window_s=serve.batch_window_ms / 1000,
                                max_rows=serve.max_batch_rows, observe=self.metrics.observe_batch)
@@ -134,38 +148,22 @@ class Repository:
                                               "variant": model.variant, "backend": model.backend}})
 
 
-def chosen_variant(run_dir: Path) -> str:
-    """The variant the run's selection chose: what `rtguard select` says ships."""
-    folder = RunFolder(run_dir)
-    if not folder.selection.is_file():
-        raise BadRequest(f"{run_dir} has no selection.json to choose a variant from: name the variant")
-    chosen = folder.read_json(folder.selection).get("chosen")
-    if not isinstance(chosen, str):
-        raise BadRequest(f"no variant of {run_dir} passed its ship policy (selection.json): name the variant to serve one anyway")
-    return chosen
+def decision(run_dir: Path, trust: Trust) -> tuple[str, str | None]:
+    """The variant and backend the run's signed selection chose (rtguard.integrity.selection); refused unless it verifies."""
+    try:
+        selection = read_selection(run_dir, trust.public_key)
+        variant = chosen_name(run_dir, trust.public_key)
+    except RtguardError as exc:
+        raise BadRequest(str(exc)) from None
+    backend = selection.get("backend")
+    return variant, backend if backend in SERVING_BACKENDS else None
 
 
-def chosen_backend(run_dir: Path, variant: str) -> str:
-    """The backend selection.json chose for `variant`; ONNX Runtime for any other variant or an older selection."""
-    folder = RunFolder(run_dir)
-    selection = folder.read_json(folder.selection) if folder.selection.is_file() else {}
-    backend = selection.get("backend") if selection.get("chosen") == variant else None
-    return backend if backend in SERVING_BACKENDS else "onnxruntime"
-
-
-def _smoke_test(session: GuardedSession) -> None:
-    """The candidate must answer rows at the edges and the middle of its training range with probabilities."""
-    features = session.schema.features
-    low = [0.0 if f.kind == "categorical" else f.minimum for f in features]
-    high = [float(f.oov_code) if f.kind == "categorical" else f.maximum for f in features]
-    middle = [float(f.oov_code // 2) if f.kind == "categorical" else (f.minimum + f.maximum) / 2 for f in features]
-    probe = np.array([low, high, middle], dtype=np.float32)
-    probabilities = session.run({INPUT_NAME: probe})
-    expected = (len(probe), len(session.schema.classes))
-    if probabilities.shape != expected or not np.all(np.isfinite(probabilities)) or np.any(probabilities < 0) \
-            or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-2):
-        raise ModelRejected(f"{session.name} failed the smoke test: rows at the edges of the training range did not "
-                            f"give {expected[0]} x {expected[1]} probabilities summing to 1")
+def _plain(name: object, what: str) -> str:
+    """A run or variant name is one folder name, never a path."""
+    if not (isinstance(name, str) and VARIANT_NAME.fullmatch(name)):
+        raise BadRequest(f"{what} {str(name)[:80]!r} must be the name of a folder in the repository (letters, digits, _ . + -), not a path")
+    return name
 
 
 def _same_contract(current: GuardedSession, candidate: GuardedSession) -> None:

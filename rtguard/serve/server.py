@@ -23,22 +23,26 @@ from rtguard.serve.app import create_app
 from rtguard.serve.logs import configure_logging
 from rtguard.serve.metrics import Metrics
 from rtguard.serve.models import Repository
+from rtguard.serve.releases import ReleaseLedger
 
 log = logging.getLogger("rtguard.serve")
 
 
-def serve(run_dir: Path, variant: str | None, config: RunConfig, trust: Trust) -> None:
+def serve(run_dir: Path, variant: str | None, config: RunConfig, trust: Trust, allow_rollback: bool = False) -> None:
     settings = config.serve
     configure_logging()
     if config.runtime.isolate:
         raise ConfigError("runtime.isolate is not supported by `rtguard serve` (requests are batched in process); set it to false")
     keys = ApiKeys.load(settings.api_keys_file, settings.api_keys_env)
+    admin_keys = ApiKeys.load(settings.admin_keys_file, settings.admin_keys_env)
+    if keys is not None and admin_keys is not None and keys.shares_a_key_with(admin_keys):
+        raise ConfigError("an admin key is also a scoring API key: admin keys (serve.admin_keys_file) must be distinct tokens")
     _check_exposure(settings.host, keys is not None, settings.allow_anonymous, settings.tls_certfile is not None)
     for path in (settings.tls_certfile, settings.tls_keyfile):
         if path is not None and not Path(path).is_file():
             raise ConfigError(f"TLS file {path} not found")
-    repository = Repository(run_dir, variant, trust, config, Metrics())
-    app = create_app(repository, settings, keys)
+    repository = Repository(run_dir, variant, trust, config, Metrics(), ReleaseLedger(settings.release_state), allow_rollback)
+    app = create_app(repository, settings, keys, admin_keys)
     # The libraries loaded by now (ONNX, ONNX Runtime, model signing, numpy) leave a large heap that
     # never changes; a full collection walking it paused the event loop 35-90 ms at a time under
     # load (measured). Frozen objects are left out of every collection: only what requests allocate is walked.
@@ -46,7 +50,7 @@ def serve(run_dir: Path, variant: str | None, config: RunConfig, trust: Trust) -
     gc.freeze()
     log.info("listening", extra={"fields": {
         "host": settings.host, "port": settings.port, "tls": settings.tls_certfile is not None,
-        "api_keys": keys.names if keys else [], "batching": settings.batching,
+        "api_keys": keys.names if keys else [], "admin_keys": admin_keys.names if admin_keys else [], "batching": settings.batching,
     }})
     uvicorn.Server(uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, access_log=False, server_header=False,

@@ -67,8 +67,8 @@ def trusting(tls) -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="module")
-def server(signed_run, serve_keys, folder, keys_file, tls, trusting):
-    settings = {"serve": {"api_keys_file": str(keys_file), "rate_limit_per_s": 0.5, "rate_limit_burst": BURST,
+def server(signed_run, serve_keys, folder, keys_file, admin_key, tls, trusting):
+    settings = {"serve": {"api_keys_file": str(keys_file), "admin_keys_file": str(admin_key[0]), "rate_limit_per_s": 0.5, "rate_limit_burst": BURST,
                           "tls_certfile": str(tls[0]), "tls_keyfile": str(tls[1])}}
     server = Server(signed_run, serve_keys[1], folder, settings, scheme="https").wait_ready(verify=trusting)
     yield server
@@ -95,6 +95,25 @@ def test_health_probes_need_no_key_but_everything_else_does(server, trusting, ro
     assert wrong.status_code == 401 and "a wrong API key" in error_of(wrong)
     assert post(server, trusting, rows, authorization=f"Bearer {KEYS['alice']}").status_code == 200
     assert post(server, trusting, rows, **{"x-api-key": KEYS["bob"]}).status_code == 200
+
+
+def test_only_an_admin_key_reloads(server, trusting, admin_key):
+    """Adversarial finding: any API key could hot-reload; the repository API takes admin keys only."""
+    load = server.url + "/v2/repository/models/rtguard/load"
+    scoring = httpx.post(load, json={}, headers={"authorization": f"Bearer {KEYS['carol']}"}, verify=trusting, timeout=30)
+    assert scoring.status_code == 403 and "a scoring API key cannot use the repository API (hot reload): it needs an admin key" in error_of(scoring)
+    admin = httpx.post(load, json={}, headers={"authorization": f"Bearer {admin_key[1]}"}, verify=trusting, timeout=60)
+    assert admin.status_code == 200 and admin.json()["model_version"] == "2"
+
+
+def test_an_admin_key_must_not_also_be_a_scoring_key(signed_run, serve_keys, keys_file, tmp_path):
+    shared = tmp_path / "admin.keys"
+    shared.write_text(f"ops:{KEYS['alice']}\n")
+    shared.chmod(0o600)
+    result = subprocess.run([sys.executable, "-m", "rtguard.cli", "serve", str(signed_run), "--variant", "onnx-fp32", "--pub", str(serve_keys[1]),
+                             "--api-keys", str(keys_file), "--admin-keys", str(shared), "--port", "1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "an admin key is also a scoring API key" in " ".join(result.stderr.split())
 
 
 def test_tritonclient_over_tls_with_a_bearer_token(server, tls, rows):

@@ -107,3 +107,31 @@ def test_tiny_windows_still_coalesce_what_arrives_together(window_s):
     recorder = Recorder()
     submit_all(batcher(recorder, window_s=window_s), [rows(1), rows(2)])
     assert recorder.runs == [2]
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_a_slow_run_never_blocks_the_event_loop(coalesce):
+    """Adversarial finding: a signed model whose input makes a call allocate 800 MB stalled the whole server for ~1 s.
+    Runs happen on a worker thread, so the loop (health checks, refusals) keeps turning while one runs."""
+    import time
+
+    class Slow(Recorder):
+        def run(self, rows):
+            time.sleep(0.5)  # stands in for a long ONNX Runtime call, which releases the GIL as sleep does
+            return super().run(rows)
+
+    micro = batcher(Slow(), coalesce=coalesce, window_s=0.0)
+
+    async def go():
+        loop = asyncio.get_running_loop()
+        scoring = asyncio.ensure_future(micro.submit(rows(1), loop.time() + 5))
+        await asyncio.sleep(0.05)  # the run has started
+        ticks, started = 0, loop.time()
+        while not scoring.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        return ticks, loop.time() - started, await scoring
+
+    ticks, waited, answer = run(go())
+    assert waited > 0.3 and ticks >= 10, "the loop stood still while the run went on"
+    np.testing.assert_array_equal(answer, rows(2))

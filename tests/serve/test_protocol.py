@@ -282,3 +282,34 @@ def test_metrics_count_requests_batches_refusals_and_the_model(client, rows):
 
 def _sample(metrics: str, name: str) -> float:
     return next(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name + " "))
+
+
+def test_a_keyless_loopback_server_refuses_reload_and_cross_site_requests(client, rows, expected):
+    """Adversarial finding: a keyless loopback server accepted a text/plain POST .../load with Host: evil.example."""
+    load = "/v2/repository/models/rtguard/load"
+    cross_site = client.post(load, content=b'{"parameters": {"variant": "int8-dynamic"}}',
+                             headers={"Content-Type": "text/plain", "Host": "evil.example"})
+    assert cross_site.status_code == 421 and "Host 'evil.example' is not a name this server listens as" in error_of(cross_site)
+    keyless = client.post(load, json={"parameters": {"variant": "int8-dynamic"}})
+    assert keyless.status_code == 403 and "needs an admin key and this server has none" in error_of(keyless)
+    still_serving(client, rows, expected)
+
+
+def test_a_client_that_disconnects_is_counted_as_such_not_as_a_failure(server, client, rows, expected):
+    """Adversarial finding: disconnects were logged as "unexpected failure" with a traceback and counted as 500s."""
+    import socket
+    import time
+
+    body = json.dumps(infer_body(rows[:1])).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall((f"POST {INFER} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: application/json\r\n"
+                            f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:10])
+        time.sleep(0.3)
+    for _ in range(100):
+        metrics = client.get("/metrics").text
+        if "rtguard_client_disconnects_total 1.0" in metrics:
+            break
+        time.sleep(0.05)
+    assert "rtguard_client_disconnects_total 1.0" in metrics
+    assert 'status="500"' not in metrics and "unexpected failure" not in server.log.read_text()
+    still_serving(client, rows, expected)

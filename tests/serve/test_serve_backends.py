@@ -15,9 +15,10 @@ INFER = "/v2/models/rtguard/infer"
 
 
 @pytest.fixture(scope="module")
-def client(signed_run, serve_keys, tmp_path_factory):
-    server = Server(signed_run, serve_keys[1], tmp_path_factory.mktemp("backends"), {"serve": {"backend": "openvino"}}).wait_ready()
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+def client(signed_run, serve_keys, admin_key, tmp_path_factory):
+    settings = {"serve": {"backend": "openvino", "admin_keys_file": str(admin_key[0])}}
+    server = Server(signed_run, serve_keys[1], tmp_path_factory.mktemp("backends"), settings).wait_ready()
+    with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {admin_key[1]}"}) as client:
         yield client
     server.stop()
 
@@ -52,10 +53,10 @@ def test_an_unsigned_variant_is_refused_on_openvino_too(signed_run, serve_keys, 
 def test_the_backend_served_is_the_one_selection_chose_for_that_variant(tmp_path):
     import json
 
-    from rtguard.serve.models import chosen_backend
+    from rtguard.serve.models import decision
 
+    unsigned = Trust(allow_unsigned=True)  # the selection's signature is tested in test_reload
     (tmp_path / "selection.json").write_text(json.dumps({"chosen": "int8", "backend": "openvino"}))
-    assert chosen_backend(tmp_path, "int8") == "openvino"
-    assert chosen_backend(tmp_path, "onnx-fp32") == "onnxruntime", "another variant than the chosen pair's: ONNX Runtime"
+    assert decision(tmp_path, unsigned) == ("int8", "openvino")
     (tmp_path / "selection.json").write_text(json.dumps({"chosen": "int8"}))  # a selection from before backends
-    assert chosen_backend(tmp_path, "int8") == "onnxruntime"
+    assert decision(tmp_path, unsigned) == ("int8", None)  # None: ONNX Runtime, unless serve.backend names one
