@@ -1,7 +1,8 @@
 """Flows in, one JSON verdict line per flow out: what `rtguard score` runs.
 
 Each micro-batch of lines becomes one session call: the lines are parsed and encoded
-(RecordEncoder, as the server's /score does), checked by the runtime's input guard,
+(a clean batch at once by rtguard.stream.columnar, any other line by line through
+RecordEncoder, as the server's /score does, with the same result), checked by the runtime's input guard,
 run, and their verdicts written and flushed before the next batch is read, so memory
 stays bounded by one batch whatever the length of the stream. The alert rule is the
 server's (rtguard.serve.records.verdicts at serve.alert_threshold), so a flow gets the
@@ -17,15 +18,16 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-import orjson
 
 from rtguard.artifact import SCORE_OUTPUTS
 from rtguard.errors import RtguardError
 from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputRejected
 from rtguard.serve.errors import BadRequest
-from rtguard.serve.records import RecordEncoder, verdicts
+from rtguard.serve.records import RecordEncoder
+from rtguard.stream.columnar import ColumnarFlows
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine, flows_for, format_by_content
 from rtguard.stream.lines import Line
+from rtguard.stream.verdict_lines import VerdictLines
 
 INTERRUPTED, OUTPUT_CLOSED = "interrupted", "the output was closed"
 
@@ -62,6 +64,8 @@ class StreamScorer:
         self.extra = [name for name in SCORE_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
         self.summary = Summary()
         self.flows: CsvFlows | JsonFlows | None = None
+        self.columnar: ColumnarFlows | None = None  # whole clean batches at once; the line reader takes any other
+        self.lines_out = VerdictLines(session.schema, threshold, alerts_only)
 
     def score(self, batches: Iterable[list[Line]]) -> Summary:
         """Score every batch; stops early only when interrupted or when the output is closed (noted in the summary)."""
@@ -79,7 +83,7 @@ class StreamScorer:
     def _batch(self, batch: list[Line]) -> None:
         self.summary.lines += len(batch)
         rows = np.empty((len(batch), len(self.session.schema.features)), dtype=np.float32)
-        kept: list[tuple[int, object, list[str]]] = []  # (line number, id, out-of-vocabulary features)
+        flow_lines: list[tuple[int, bytes]] = []
         for number, line in batch:
             if line is None:
                 self._skip(number, f"longer than {self.max_line_bytes} bytes (the line cap)")
@@ -90,12 +94,13 @@ class StreamScorer:
                 self.flows = flows_for(self.format or format_by_content(line), self.session.schema, self.id_field)
                 if isinstance(self.flows, CsvFlows):
                     self.flows.read_header(line)
+                    self.columnar = ColumnarFlows(self.session.schema, self.flows)
                     continue
-            try:
-                record, flow_id = self.flows.record(line)
-                kept.append((number, flow_id, self.encoder.encode(record, rows[len(kept)])))
-            except (MalformedLine, BadRequest) as exc:
-                self._skip(number, str(exc))
+                self.columnar = ColumnarFlows(self.session.schema, self.flows)
+            flow_lines.append((number, line))
+        kept = self.columnar.encode(flow_lines, rows) if self.columnar is not None else []
+        if kept is None:
+            kept = self._line_by_line(flow_lines, rows)
         if kept:
             self._score(rows[: len(kept)], kept)
 
@@ -109,19 +114,25 @@ class StreamScorer:
             for number, _, _ in kept:
                 self._skip(number, f"not scored: {exc}")
             return
-        results = verdicts(probabilities, self.session.schema, self.threshold, [unknown for _, _, unknown in kept])
-        lines = []
-        for index, ((number, flow_id, _), result) in enumerate(zip(kept, results)):
-            self.summary.alerts += result["alert"]
-            self.summary.out_of_vocabulary += len(result.get("out_of_vocabulary", ()))
-            if self.alerts_only and not result["alert"]:
-                continue
-            head = {"line": number} if flow_id is None else {"line": number, "id": flow_id}
-            lines.append(orjson.dumps({**head, **result, **{name: values[index] for name, values in extra.items()}}))
+        numbers, ids, unknown = (list(column) for column in zip(*kept))
+        written = self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra)
+        self.summary.alerts += written.alerts
+        self.summary.out_of_vocabulary += written.out_of_vocabulary
         self.summary.scored += len(kept)
-        if lines:
-            self.out.write(b"\n".join(lines) + b"\n")
+        if written.lines:
+            self.out.write(written.lines)
             self.out.flush()
+
+    def _line_by_line(self, flow_lines: list[tuple[int, bytes]], rows: np.ndarray) -> list[tuple[int, object, list[str]]]:
+        """(line number, id, out-of-vocabulary features) per line read; each line that is no flow reported with its reason."""
+        kept: list[tuple[int, object, list[str]]] = []
+        for number, line in flow_lines:
+            try:
+                record, flow_id = self.flows.record(line)
+                kept.append((number, flow_id, self.encoder.encode(record, rows[len(kept)])))
+            except (MalformedLine, BadRequest) as exc:
+                self._skip(number, str(exc))
+        return kept
 
     def _checked(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list]:
         """The rows the runtime's guard lets through (repairs counted); refused lines are reported one by one."""
@@ -148,7 +159,7 @@ class StreamScorer:
     def _run(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
         """Probabilities, and the extra outputs the artifact gives, per row."""
         probabilities, *extra = self.session.run_checked_outputs(rows, [OUTPUT_NAME, *self.extra])
-        return probabilities, {name: values.reshape(len(rows)).tolist() for name, values in zip(self.extra, extra)}
+        return probabilities, {name: values.reshape(len(rows)) for name, values in zip(self.extra, extra)}
 
     def _skip(self, number: int, reason: str) -> None:
         self.summary.skipped += 1
