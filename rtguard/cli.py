@@ -45,7 +45,7 @@ class Task(str, Enum):
     anomaly = "anomaly"
 
 
-ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables (see README); unknown keys are errors.")
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables (docs/configuration.md lists every key); unknown keys are errors.")
 DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any labelled flow CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
 DataOption = typer.Option(None, "--data", help="Path of the data: the NSL-KDD folder, or the CSV file.")
 LabelsOption = typer.Option(None, "--labels", help="multiclass (attack families) or binary (benign vs attack).")
@@ -537,7 +537,7 @@ def verify(
 
 VariantOption = typer.Option(None, "--variant", help="Variant to use (default: the one the run's selection.json chose).")
 PubOption = typer.Option(None, "--pub", "-p", help="Public key the variant's signature must verify against (default: signing.public_key of --config).")
-ServeConfigOption = typer.Option(None, "--config", "-c", help="TOML with serve, runtime and signing tables (see README); the run's own config.toml is "
+ServeConfigOption = typer.Option(None, "--config", "-c", help="TOML with serve, runtime and signing tables (docs/configuration.md); the run's own config.toml is "
                                  "not trusted for this, since whoever writes the run folder could name their own key there.")
 
 

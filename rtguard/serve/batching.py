@@ -13,7 +13,7 @@ Runs happen on one worker thread per model, never on the event loop: a call that
 long (a signed model whose input makes it allocate hundreds of megabytes, up to its
 deadline) then delays only the requests batched behind it, while health checks, metrics
 and refusals keep being answered. ONNX Runtime releases the GIL while it computes. One
-thread keeps runs in order, as on the loop before; more cores take more replicas (README).
+thread keeps runs in order, as on the loop before; more cores take more replicas (docs/serving.md).
 """
 
 from __future__ import annotations
