@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rtguard import catalog
 from rtguard.errors import ConfigError
 
 
@@ -175,30 +176,13 @@ class TrainConfig(Section):
     update: UpdateConfig = Field(default_factory=UpdateConfig)
 
 
-NAMED_VARIANTS = (
-    "onnx-fp32", "int8-dynamic", "int8-static", "int8-static-entropy", "int8-static-percentile",
-    "mixed-int8", "fp16", "qat-int8", "distilled-small", "adversarial",
-)
-# pruned-<percent>: structured pruning of that share of neurons/channels, then fine-tuning;
-# -round8/-round16 rounds kept widths to multiples CPU kernels like; -unstructured zeroes weights instead.
-PRUNED_VARIANT = re.compile(r"pruned-(?P<percent>[1-9][0-9]?)(?:-(?P<kind>unstructured|round8|round16))?")
-DEFAULT_VARIANTS = ["onnx-fp32", "int8-dynamic", "int8-static", "pruned-50", "distilled-small", "qat-int8", "mixed-int8", "fp16", "adversarial"]
-# The anomaly task's own variants: the other detectors, trained on the same benign rows beside the reference.
-DETECTORS = ("autoencoder", "kitnet")
-ANOMALY_VARIANTS = (*DETECTORS, "isolation-forest")
-DEFAULT_ANOMALY_COMPRESSION = ["onnx-fp32", "int8-dynamic", "int8-static", "pruned-50", "fp16"]
-# Recipes that need a classifier, and why (rtguard/optimize/anomaly.py says it again when one is asked for).
-CLASSIFIER_ONLY = {
-    "qat-int8": "QAT fine-tunes with the classification loop and loss (train/loop.fit); a reconstruction model has neither",
-    "mixed-int8": "it keeps layers in float by their cost in macro-F1 or detection on labelled validation rows, "
-                  "which a detector trained on benign rows alone cannot use",
-    "distilled-small": "the student learns the teacher's class distribution (KL on softened logits); an anomaly score has none",
-    "adversarial": "its attack pushes attack flows toward the benign class of a labelled classifier; an anomaly "
-                   "detector's evasion is measured by evaluate, not trained against",
-}
-# pruned-<percent> prunes the dense autoencoder; a KitNET reference is refused, and left out of the defaults, because:
-KITNET_PRUNING = ("its group autoencoders are a few neurons wide, and it trains in two stages with scalings measured "
-                  "in between, which fine-tuning one reconstruction loss would not redo; prune the autoencoder detector")
+# Variant names, defaults and where each applies live in one table (rtguard/catalog.py); these are views of it.
+NAMED_VARIANTS = tuple(row.name for row in catalog.ENTRIES if row.pattern is None and "classify" in row.tasks)
+PRUNED_VARIANT = catalog.PRUNED_VARIANT
+DEFAULT_VARIANTS = catalog.defaults("classify", "mlp")
+DETECTORS = catalog.DETECTORS
+ANOMALY_VARIANTS = tuple(row.name for row in catalog.ENTRIES if row.tasks == ("anomaly",))
+KITNET_PRUNING = catalog.KITNET_PRUNING
 
 
 class PruningConfig(Section):
@@ -240,11 +224,36 @@ class MixedPrecisionConfig(Section):
     tolerance: float = Field(0.005, ge=0, description="Largest allowed drop of the metric vs FP32; layers are kept in float until within it.")
 
 
+class TreeModelConfig(Section):
+    """One tree-family variant's model (rtguard/optimize/trees.py): fitted on the reference export's preprocessed training rows."""
+
+    trees: int = Field(100, ge=1, description="gbdt: boosting rounds; forest: trees; tree: ignored (one tree).")
+    max_depth: int = Field(0, ge=0, description="Deepest split; 0: no limit, grown until leaves are pure (tree, forest) or `leaves` is reached (gbdt).")
+    leaves: int = Field(31, ge=2, description="gbdt: most leaves per tree (LightGBM's num_leaves).")
+    learning_rate: float = Field(0.1, gt=0, description="gbdt: shrinkage of each tree.")
+    min_leaf: int = Field(1, ge=1, description="Fewest training rows in a leaf (LightGBM's min_child_samples; scikit-learn's min_samples_leaf).")
+
+
+class TreesConfig(Section):
+    """The tree-family variants. Defaults are the libraries' own, except where a reason is given."""
+
+    gbdt: TreeModelConfig = Field(default_factory=lambda: TreeModelConfig(min_leaf=20),
+                                  description="gbdt: LightGBM's defaults (100 rounds, 31 leaves, rate 0.1, 20 rows a leaf).")
+    gbdt_small: TreeModelConfig = Field(
+        default_factory=lambda: TreeModelConfig(trees=30, leaves=8, learning_rate=0.2, min_leaf=20),
+        description="gbdt-small: fewer and smaller boosted trees (the tree analogue of pruning), a larger step to make up for fewer rounds.")
+    forest: TreeModelConfig = Field(
+        default_factory=lambda: TreeModelConfig(trees=50, max_depth=20),
+        description="forest: half scikit-learn's 100 trees and depth at most 20: the ONNX graph's size and latency grow with every node.")
+    tree: TreeModelConfig = Field(default_factory=TreeModelConfig, description="tree: scikit-learn's DecisionTreeClassifier defaults.")
+    parity_tolerance: float = Field(1e-4, gt=0, description="Max |p_library - p_onnx| on test rows; thresholds are made float32-exact first.")
+
+
 class OptimizeConfig(Section):
     variants: list[str] = Field(
         default_factory=lambda: list(DEFAULT_VARIANTS),
-        description="Recipes to build, each one variant folder: " + ", ".join(NAMED_VARIANTS)
-        + ", pruned-<percent>[-round8|-round16|-unstructured].",
+        description="Recipes to build, each one variant folder (rtguard/catalog.py says where each applies): "
+        + catalog.names_for_people() + ".",
     )
     opset: int = Field(20, ge=17, le=23)
     calibration_samples: int = Field(2000, ge=16, description="Training rows used to calibrate static INT8.")
@@ -254,14 +263,14 @@ class OptimizeConfig(Section):
     qat: QatConfig = Field(default_factory=QatConfig)
     mixed_precision: MixedPrecisionConfig = Field(default_factory=MixedPrecisionConfig)
     adversarial: AdversarialFinetuneConfig = Field(default_factory=AdversarialFinetuneConfig)
+    trees: TreesConfig = Field(default_factory=TreesConfig)
 
     @field_validator("variants")
     @classmethod
     def _known_variants(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in (*NAMED_VARIANTS, *ANOMALY_VARIANTS) and not PRUNED_VARIANT.fullmatch(n)]
+        unknown = [n for n in names if catalog.entry(n) is None]
         if unknown:
-            raise ValueError(f"unknown variants {unknown}: use {', '.join(NAMED_VARIANTS)}, pruned-<1..99>[-round8|-round16|-unstructured] "
-                             f"or, for the anomaly task, {', '.join(ANOMALY_VARIANTS)}")
+            raise ValueError(f"unknown variants {unknown}: use {catalog.names_for_people()}")
         if len(set(names)) != len(names):
             raise ValueError("a variant is listed twice")
         return names
@@ -482,27 +491,17 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _variants_fit_the_task(self) -> "RunConfig":
-        """The anomaly task gets its own default variants; a recipe of the other task is an error that says why."""
-        if self.task.kind == "classify":
-            misplaced = [name for name in self.optimize.variants if name in ANOMALY_VARIANTS]
-            if misplaced:
-                raise ValueError(f"optimize.variants {misplaced} are anomaly detectors: set [task] kind = \"anomaly\"")
-            return self
-        if "variants" not in self.optimize.model_fields_set:
-            others = [name for name in ANOMALY_VARIANTS if name != self.anomaly.detector]
-            kitnet = self.anomaly.detector == "kitnet"
-            compression = [name for name in DEFAULT_ANOMALY_COMPRESSION if not (kitnet and PRUNED_VARIANT.fullmatch(name))]
-            self.optimize.variants = [*compression, *others]
+        """Each task and reference gets the catalog's default variants; a recipe that does not apply is an error that says why."""
+        task = self.task.kind
+        reference = self.anomaly.detector if task == "anomaly" else self.model.family
+        if task == "anomaly" and "variants" not in self.optimize.model_fields_set:
+            self.optimize.variants = catalog.defaults(task, reference)
         for name in self.optimize.variants:
-            reason = CLASSIFIER_ONLY.get("pruned" if PRUNED_VARIANT.fullmatch(name) else name)
+            reason = catalog.refusal(name, task, reference)
             if reason:
-                raise ValueError(f"optimize.variants: {name} does not apply to the anomaly task: {reason}")
-            if self.anomaly.detector == "kitnet" and PRUNED_VARIANT.fullmatch(name):
-                raise ValueError(f"optimize.variants: {name} does not apply to a KitNET reference: {KITNET_PRUNING}")
-            if name == self.anomaly.detector:
-                raise ValueError(f"optimize.variants: {name} is the reference detector (anomaly.detector); its export is onnx-fp32")
-        if self.train.adversarial.method != "none":
-            raise ValueError(f"train.adversarial does not apply to the anomaly task: {CLASSIFIER_ONLY['adversarial']}")
+                raise ValueError(f"optimize.variants: {reason}")
+        if task == "anomaly" and self.train.adversarial.method != "none":
+            raise ValueError(f"train.adversarial does not apply to the anomaly task: {catalog.entry('adversarial').refused['anomaly']}")
         return self
 
 

@@ -6,9 +6,9 @@ as for classifiers, applied to the reference detector's export. The other detect
 and go through the same parity-checked export; isolation-forest replaces the network by
 a scikit-learn forest. pruned-<percent> prunes the autoencoder as it prunes a classifier (its
 output layer, as wide as the input it reconstructs, kept) and fine-tunes it on reconstruction
-(rtguard/train/anomaly.py) with the reference's schedule; a KitNET reference is refused by the
-configuration (rtguard.config.KITNET_PRUNING). Recipes that need a classifier are refused by the configuration
-(rtguard.config.CLASSIFIER_ONLY says why for each).
+(rtguard/train/anomaly.py) with the reference's schedule. Which names apply to this task, and
+why the others (KitNET pruning, recipes that need a classifier) are refused, is the variant
+catalog's (rtguard/catalog.py); this module says how each that applies is built.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import numpy as np
 import onnx
 from torch import nn
 
-from rtguard.config import DETECTORS, PRUNED_VARIANT, AnomalyConfig, RunConfig
+from rtguard import catalog
+from rtguard.config import AnomalyConfig, RunConfig
+from rtguard.errors import ConfigError
 from rtguard.optimize.anomaly_forest import IsolationForestPass
 from rtguard.optimize.anomaly_head import CalibratedThreshold
 from rtguard.optimize.graph import GraphOptimization
@@ -46,9 +48,12 @@ class TrainDetector(AnomalyConfig, ModelPass):
 
 
 def anomaly_recipe(name: str, config: RunConfig) -> Recipe:
-    """The recipe a variant name stands for in an anomaly run (config.py validated the name)."""
+    """The recipe a variant name stands for in an anomaly run; a name the catalog refuses here is an error with its reason."""
+    reason = catalog.refusal(name, "anomaly", config.anomaly.detector)
+    if reason:
+        raise ConfigError(reason)
     head = CalibratedThreshold(target_fpr=config.anomaly.target_fpr)
-    if name in DETECTORS:
+    if name in catalog.DETECTORS:
         detector = TrainDetector(**config.anomaly.model_dump() | {"detector": name})
         return Recipe([GraphOptimization(), head], [detector])
     if name == "isolation-forest":
@@ -57,7 +62,7 @@ def anomaly_recipe(name: str, config: RunConfig) -> Recipe:
         return Recipe([forest, head])
     classifier_recipe = recipe(name, config.optimize)
     model_passes = classifier_recipe.model_passes
-    if PRUNED_VARIANT.fullmatch(name):
+    if catalog.PRUNED_VARIANT.fullmatch(name):
         # The detector's own schedule, not optimize.pruning's few classifier epochs: a halved bottleneck leaves a decoder
         # that must relearn the code (3 epochs at 5e-4 left the default data's validation loss 7x the reference's).
         detector = {"objective": "reconstruction", "benign_rows": config.anomaly.max_train_rows,

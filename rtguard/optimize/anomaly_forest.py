@@ -16,13 +16,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
-from onnx.utils import Extractor
 from pydantic import Field
 
-from rtguard.errors import RtguardError
 from rtguard.artifact import ANOMALY_SCORE
 from rtguard.optimize.passes import OnnxPass, PassContext
-from rtguard.optimize.regions import network_inputs
+from rtguard.optimize.regions import preprocessing_graph
 from rtguard.runtime.session import INPUT_NAME
 
 ML_OPSET = 3  # ai.onnx.ml: the TreeEnsembleRegressor and LabelEncoder skl2onnx emits for IsolationForest
@@ -54,15 +52,6 @@ class IsolationForestPass(OnnxPass):
         onnx.save(merged, str(target))
         return {"trees": self.trees, "max_samples": int(forest.max_samples_), "fit_rows": int(len(points)),
                 "fit_seconds": fit_seconds, "converter": "skl2onnx", "nodes": len(merged.graph.node)}
-
-
-def preprocessing_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
-    """The sub-graph from the raw input to the preprocessed features, and the name of that tensor."""
-    boundary = network_inputs(model.graph)
-    if len(boundary) != 1:
-        raise RtguardError(f"expected one tensor between preprocessing and network in the reference export, found {boundary}")
-    extracted = Extractor(model).extract_model([INPUT_NAME], boundary)
-    return extracted, boundary[0]
 
 
 def _merge(preprocessing: onnx.ModelProto, boundary: str, forest: onnx.ModelProto, offset: float) -> onnx.ModelProto:

@@ -78,13 +78,19 @@ def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext,
         "source": {"export": EXPORTER, "export_seconds": source.seconds, "parity": source.parity,
                    "shared_with_other_variants": source is reference},
         "build_seconds": build_seconds,
-        **parameter_counts(model),
+        **_sizes(model, steps),
         "cost": {"train_seconds": train_seconds, "convert_seconds": convert_seconds, "produce_seconds": train_seconds + convert_seconds},
         "kernels": dense_kernels(folder / "model.onnx"),
         "notes": [step["chosen"]["note"] for step in steps if "note" in step["chosen"]],
     }
     write_json(folder / "variant.json", record)
     return record
+
+
+def _sizes(model, steps: list[dict]) -> dict[str, int]:
+    """Parameters of the PyTorch model exported, unless a pass replaced the network (a tree model states its nodes)."""
+    replaced = [step["chosen"]["params"] for step in steps if "params" in step["chosen"]]
+    return {"params": replaced[-1], "nonzero_params": replaced[-1]} if replaced else parameter_counts(model)
 
 
 def _step(step: Pass, chosen: dict, seconds: float) -> dict:

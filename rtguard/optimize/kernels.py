@@ -17,11 +17,13 @@ import onnxruntime as ort
 
 from rtguard.optimize.regions import is_dense
 
+TREE_KERNELS = {"TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble"}  # ai.onnx.ml: float32 thresholds
 INTEGER_KERNELS = {"QGemm", "QLinearMatMul", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
                    "QLinearConv", "ConvInteger"}
 
 def dense_kernels(path: Path) -> dict:
-    """{"ops": {op type: count}, "precision": {"int8" | "float16" | "float32": count}} for the dense layers."""
+    """{"ops": {op type: count}, "precision": {"int8" | "float16" | "float32": count}} for the dense layers
+    (a tree model's ensembles count as its compute kernels)."""
     with tempfile.TemporaryDirectory() as scratch:
         optimized = Path(scratch) / "optimized.onnx"
         options = ort.SessionOptions()
@@ -31,7 +33,7 @@ def dense_kernels(path: Path) -> dict:
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         graph = onnx.load(str(optimized)).graph
     weights = {init.name: init.data_type for init in graph.initializer}
-    dense = [node for node in graph.node if is_dense(node)]
+    dense = [node for node in graph.node if is_dense(node) or node.op_type in TREE_KERNELS]
     precision = Counter(_precision(node, weights) for node in dense)
     return {"ops": dict(Counter(node.op_type for node in dense)), "precision": dict(precision)}
 

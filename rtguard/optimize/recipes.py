@@ -1,7 +1,8 @@
 """Named recipes: PyTorch model passes (may be none), then ONNX passes; each yields one variant.
 
 A recipe with model passes exports its own model through the parity-checked export;
-one without starts from the reference's export.
+one without starts from the reference's export. Which names exist and where they apply
+is the catalog's (rtguard/catalog.py); this module only says how each is built.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from rtguard.config import PRUNED_VARIANT, OptimizeConfig
+from rtguard import catalog
+from rtguard.config import OptimizeConfig
+from rtguard.errors import ConfigError
 from rtguard.optimize.adversarial import AdversarialFineTuning
-from rtguard.optimize.distill import Distillation
+from rtguard.optimize.distill import Distillation, TreeTeacherDistillation
 from rtguard.optimize.fp16 import Float16
 from rtguard.optimize.graph import GraphOptimization
 from rtguard.optimize.mixed import MixedInt8
@@ -19,6 +22,7 @@ from rtguard.optimize.passes import ModelPass, OnnxPass
 from rtguard.optimize.prune import StructuredPruning, UnstructuredPruning
 from rtguard.optimize.qat import QuantizationAwareTraining
 from rtguard.optimize.quantize import DynamicInt8, StaticInt8
+from rtguard.optimize.trees import TreeModel
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,29 @@ NAMED: dict[str, Callable[[OptimizeConfig], Recipe]] = {
     "qat-int8": lambda s: Recipe([GraphOptimization()], [QuantizationAwareTraining(**s.qat.model_dump())]),
     "distilled-small": lambda s: Recipe([GraphOptimization()], [Distillation(**s.distillation.model_dump())]),
     "adversarial": lambda s: Recipe([GraphOptimization()], [AdversarialFineTuning(**s.adversarial.model_dump())]),
+    "gbdt": lambda s: _trees("gbdt", s.trees.gbdt.model_dump(), s),
+    "gbdt-small": lambda s: _trees("gbdt", s.trees.gbdt_small.model_dump(), s),
+    "forest": lambda s: _trees("forest", s.trees.forest.model_dump(), s),
+    "tree": lambda s: _trees("tree", s.trees.tree.model_dump(), s),
+    "tree-distilled": lambda s: _trees("tree", s.trees.tree.model_dump(), s, teacher="reference"),
+    "distilled-gbdt": lambda s: Recipe([GraphOptimization()], [TreeTeacherDistillation(
+        **s.distillation.model_dump(), teacher_trees=s.trees.gbdt)]),
 }
+
+
+def _trees(family: str, settings: dict, s: OptimizeConfig, teacher: str = "labels") -> Recipe:
+    """A tree model replacing the reference's network behind its preprocessing; no graph optimization after it
+    (ORT's optimizer has nothing to fuse in a tree ensemble)."""
+    return Recipe([TreeModel(family=family, teacher=teacher, opset=s.opset, parity_tolerance=s.trees.parity_tolerance, **settings)])
 
 
 def recipe(name: str, settings: OptimizeConfig) -> Recipe:
     """The recipe a variant name stands for (config.py validated the name)."""
     if name in NAMED:
         return NAMED[name](settings)
-    match = PRUNED_VARIANT.fullmatch(name)
+    match = catalog.PRUNED_VARIANT.fullmatch(name)
+    if match is None:
+        raise ConfigError(f"no classifier recipe is named {name!r}: use {catalog.names_for_people()}")
     ratio, kind = int(match["percent"]) / 100, match["kind"]
     if kind == "unstructured":
         return Recipe([GraphOptimization()], [UnstructuredPruning(ratio=ratio, **settings.pruning.model_dump())])

@@ -8,6 +8,10 @@ downstream of the first dense layer (MatMul, Gemm, Conv) is the network.
 from __future__ import annotations
 
 import onnx
+from onnx.utils import Extractor
+
+from rtguard.artifact import INPUT_NAME
+from rtguard.errors import RtguardError
 
 DENSE = ("MatMul", "Gemm", "Conv")
 
@@ -37,3 +41,12 @@ def network_inputs(graph: onnx.GraphProto) -> list[str]:
     constants = {init.name for init in graph.initializer}
     return sorted({name for node in graph.node if any(out in network for out in node.output) for name in node.input
                    if name and name not in network and name not in constants})
+
+
+def preprocessing_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """The sub-graph from the raw input to the preprocessed features, and the name of that tensor."""
+    boundary = network_inputs(model.graph)
+    if len(boundary) != 1:
+        raise RtguardError(f"expected one tensor between preprocessing and network in the reference export, found {boundary}")
+    extracted = Extractor(model).extract_model([INPUT_NAME], boundary)
+    return extracted, boundary[0]

@@ -25,8 +25,10 @@ from rtguard.runtime.ops import DEFAULT_DOMAINS, allowed_ops
 
 # scikit-learn's IsolationForest as skl2onnx converts it (rtguard/optimize/anomaly_forest.py): the trees and their
 # leaf lookups in ONNX's own ML domain, which ONNX Runtime implements without any custom-op library, and the
-# default-domain Sum of the trees' path lengths.
-FOREST_ML_OPS = frozenset({("ai.onnx.ml", "TreeEnsembleRegressor"), ("ai.onnx.ml", "LabelEncoder")})
+# default-domain Sum of the trees' path lengths. The tree-family classifiers (rtguard/optimize/trees.py:
+# LightGBM, random forest, decision tree) are one TreeEnsembleClassifier of the same domain.
+FOREST_ML_OPS = frozenset({("ai.onnx.ml", "TreeEnsembleRegressor"), ("ai.onnx.ml", "LabelEncoder"),
+                           ("ai.onnx.ml", "TreeEnsembleClassifier")})
 FOREST_OPS = frozenset({"Sum"})
 
 
@@ -90,7 +92,7 @@ def _check_operators(path: Path, model: ModelProto, allowed: frozenset[str]) -> 
     if custom:
         raise ModelRejected(
             f"{path} uses custom-domain operators ({', '.join(sorted(custom))}): rtguard never registers "
-            "custom-op libraries and loads only default-domain ONNX operators (and the ai.onnx.ml trees of an IsolationForest)"
+            "custom-op libraries and loads only default-domain ONNX operators (and the ai.onnx.ml tree ensembles of rtguard's tree models)"
         )
     if unlisted:
         raise ModelRejected(

@@ -35,8 +35,12 @@ def distillation_objective(teacher_logits: torch.Tensor, labels: np.ndarray, n_c
 def distill(teacher: nn.Module, student: nn.Module, schema: FeatureSchema, splits: Splits,
             config: TrainConfig, settings: DistillationConfig) -> dict:
     """Train `student` in place against the teacher's logits on the training split; return the record."""
-    objective = distillation_objective(
-        predict_logits(teacher, splits.x_train), splits.y_train, len(schema.classes), config.class_weighting,
-        settings.temperature, settings.alpha,
-    )
+    return distill_from_logits(predict_logits(teacher, splits.x_train), student, schema, splits, config, settings)
+
+
+def distill_from_logits(teacher_logits: torch.Tensor, student: nn.Module, schema: FeatureSchema, splits: Splits,
+                        config: TrainConfig, settings: DistillationConfig) -> dict:
+    """Train `student` in place against given teacher logits (one row per training row): any family can teach."""
+    objective = distillation_objective(teacher_logits, splits.y_train, len(schema.classes), config.class_weighting,
+                                       settings.temperature, settings.alpha)
     return fit(student, schema, splits, config, objective, epochs=settings.epochs, learning_rate=settings.learning_rate)

@@ -1,0 +1,120 @@
+"""Tree-family variants: a LightGBM or scikit-learn model behind the reference export's own preprocessing.
+
+Tabular flow data is where tree ensembles are strong, so a run builds them beside the
+network's variants and lets the ship policy choose. The pass computes the preprocessed
+training rows with the reference export's preprocessing sub-graph, fits the tree model
+on them (rtguard/models/trees.py), converts it and merges it after that sub-graph: the
+artifact takes the same raw rows and gives the same `probabilities` as every classifier
+variant, and the operating-point pass that ends every classifier recipe applies unchanged.
+
+`teacher = "reference"` fits the tree on the reference's predicted classes instead of the
+labels: the network distilled into a tree.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper, numpy_helper
+
+from rtguard.artifact import INPUT_NAME, OUTPUT_NAME
+from rtguard.config import TreeModelConfig
+from rtguard.errors import ParityError
+from rtguard.models.trees import fit_tree_model, to_onnx, tree_nodes
+from rtguard.optimize.passes import OnnxPass, PassContext
+from rtguard.optimize.regions import preprocessing_graph
+
+PREFIX = "trees_"
+PARITY_ROWS = 4096
+CHUNK = 8192
+
+
+class TreeModel(TreeModelConfig, OnnxPass):
+    """Fit `family` on the preprocessed training rows; replace the source's network by the converted trees."""
+
+    name: ClassVar[str] = "tree-model"
+    family: Literal["gbdt", "forest", "tree"]
+    teacher: Literal["labels", "reference"] = "labels"
+    seed: int = 0
+    threads: int = 1
+    opset: int = 20
+    parity_tolerance: float = 1e-4
+
+    def run(self, source: Path, target: Path, context: PassContext) -> dict:
+        model = onnx.load(str(source))
+        preprocessing, boundary = preprocessing_graph(model)
+        splits, n_classes = context.splits, len(context.schema.classes)
+        points = _run(preprocessing, boundary, splits.x_train)
+        labels = splits.y_train if self.teacher == "labels" else _run(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
+        settings = TreeModelConfig(**{key: getattr(self, key) for key in TreeModelConfig.model_fields})
+        started = time.perf_counter()
+        estimator = fit_tree_model(self.family, settings, points, labels, self.seed, self.threads)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        classes = [int(c) for c in estimator.classes_]
+        merged = _merge(preprocessing, boundary, to_onnx(estimator, points.shape[1], self.opset), classes, n_classes)
+        convert_seconds = time.perf_counter() - started
+        onnx.save(merged, str(target))
+        parity = self._parity(merged, estimator, preprocessing, boundary, splits.x_test[:PARITY_ROWS], classes, n_classes)
+        nodes = tree_nodes(estimator)
+        chosen = {"family": self.family, "teacher": self.teacher, "fit_rows": int(len(points)), "fit_seconds": fit_seconds,
+                  "convert_seconds": convert_seconds, "converter": "onnxmltools via skl2onnx" if self.family == "gbdt" else "skl2onnx",
+                  "tree_nodes": nodes, "params": nodes, "parity": parity}
+        if self.teacher == "reference":
+            chosen["agreement_with_reference_on_train"] = float((estimator.predict(points) == labels).mean())
+        if len(classes) < n_classes:
+            chosen["note"] = (f"{self.family}: classes {sorted(set(range(n_classes)) - set(classes))} never appear in its training "
+                              "labels; their probability is 0")
+        return chosen
+
+    def _parity(self, merged, estimator, preprocessing, boundary, rows, classes, n_classes) -> dict:
+        """The library's probabilities against ONNX Runtime's, on test rows; raise beyond tolerance."""
+        expected = np.zeros((len(rows), n_classes), dtype=np.float32)
+        expected[:, classes] = estimator.predict_proba(_run(preprocessing, boundary, rows))
+        actual = _run(merged, OUTPUT_NAME, rows)
+        max_diff = float(np.abs(expected - actual).max()) if len(rows) else 0.0
+        agreement = float((expected.argmax(1) == actual.argmax(1)).mean()) if len(rows) else 1.0
+        if not max_diff <= self.parity_tolerance:
+            raise ParityError(f"{self.family} ONNX conversion differs from the library: max |Δp| = {max_diff:.3g} > tolerance "
+                              f"{self.parity_tolerance:g} (prediction agreement {agreement:.4%}) on {len(rows)} test rows")
+        return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
+
+
+def _run(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run([output], {INPUT_NAME: rows[i : i + CHUNK]})[0] for i in range(0, max(len(rows), 1), CHUNK)])
+
+
+def _merge(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
+    """preprocessing -> trees -> probabilities [batch, n_classes] as one model; classes the trees never saw get 0."""
+    trees = onnx.compose.add_prefix(trees, PREFIX)
+    trees.ir_version = preprocessing.ir_version
+    _dedupe_opsets(trees)
+    merged = onnx.compose.merge_models(preprocessing, trees, io_map=[(boundary, trees.graph.input[0].name)],
+                                       outputs=[PREFIX + "probabilities"])
+    graph = merged.graph
+    if classes == list(range(n_classes)):
+        graph.node.append(helper.make_node("Identity", [PREFIX + "probabilities"], [OUTPUT_NAME], name="trees_output"))
+    else:  # scatter the trees' columns into the schema's classes
+        spread = np.zeros((len(classes), n_classes), dtype=np.float32)
+        spread[range(len(classes)), classes] = 1.0
+        graph.initializer.append(numpy_helper.from_array(spread, "trees_class_spread"))
+        graph.node.append(helper.make_node("MatMul", [PREFIX + "probabilities", "trees_class_spread"], [OUTPUT_NAME], name="trees_output"))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", n_classes]))
+    onnx.checker.check_model(merged)
+    return merged
+
+
+def _dedupe_opsets(model: onnx.ModelProto) -> None:
+    """skl2onnx can import a domain twice; keep the highest version of each."""
+    versions: dict[str, int] = {}
+    for entry in model.opset_import:
+        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())
