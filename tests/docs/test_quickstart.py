@@ -19,13 +19,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, _tables
+
+from rtguard.config import dump_config, validate_config
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 COMMAND_TIMEOUT_S = 600
-QUICK = {**TINY, "optimize": {"variants": ["onnx-fp32", "int8-dynamic"]},
-         "evaluate": {**TINY["evaluate"], "backends": ["onnxruntime"]}}
+QUICK = {"optimize": {"variants": ["onnx-fp32", "int8-dynamic"]}, "evaluate": {"backends": ["onnxruntime"]}}  # on top of TINY
 
 
 def quickstart_blocks(text: str) -> list[tuple[str, str]]:
@@ -65,10 +65,13 @@ def _uncommented(line: str) -> str:
 
 
 @pytest.fixture
-def scratch(tmp_path) -> Path:
+def scratch(tmp_path, tiny_config) -> Path:
     (tmp_path / "docs").symlink_to(REPO / "docs")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))
-    (tmp_path / "tiny.toml").write_text(_tables(QUICK))
+    tiny = tiny_config.model_dump(mode="json", exclude_none=True)
+    for section, values in QUICK.items():
+        tiny[section].update(values)
+    (tmp_path / "tiny.toml").write_text(dump_config(validate_config(tiny)))
     return tmp_path
 
 
