@@ -48,6 +48,19 @@ def test_readme_is_a_front_door():
     assert any("tritonclient" in code for language, code in blocks if language == "python")
 
 
+def test_cli_synopsis_names_every_command():
+    import typer
+
+    from rtguard.cli import app
+
+    section = re.search(r"(?ms)^## Command line.*?(?=^## )", README.read_text(encoding="utf-8"))
+    assert section, "README.md has no '## Command line' section"
+    for name, command in typer.main.get_command(app).commands.items():
+        assert re.search(rf"\b{name}\b", section.group(0)), f"the README's CLI synopsis lacks `rtguard {name}`"
+        for sub in getattr(command, "commands", {}):
+            assert f"{name} {sub}" in section.group(0), f"the README's CLI synopsis lacks `rtguard {name} {sub}`"
+
+
 def test_docs_links_resolve():
     for page in (REPO / "docs").glob("*.md"):
         for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
