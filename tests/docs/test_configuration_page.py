@@ -1,14 +1,20 @@
-"""docs/configuration.md is generated from rtguard/config.py and must match it."""
+"""The generated pages: docs/configuration.md from rtguard/config.py, the catalog table of docs/variants.md from rtguard/catalog.py."""
 
 from __future__ import annotations
 
-from rtguard import docs
+from rtguard import catalog, docs
 from rtguard.config import RunConfig
 
 
 def test_committed_configuration_page_is_current():
     assert docs.PAGE.read_text(encoding="utf-8") == docs.render(), (
         "docs/configuration.md is stale: run `python -m rtguard.docs` and commit it")
+
+
+def test_committed_catalog_table_is_current():
+    page = docs.VARIANTS_PAGE.read_text(encoding="utf-8")
+    assert page == docs.with_catalog(page), "docs/variants.md's catalog is stale: run `python -m rtguard.docs` and commit it"
+    assert all(f"| `{row.name.replace('|', chr(92) + '|')}` |" in page for row in catalog.ENTRIES)
 
 
 def test_every_key_is_on_the_page(tmp_path):
@@ -24,7 +30,11 @@ def test_every_key_is_on_the_page(tmp_path):
 
     names = list(keys(RunConfig, ""))
     assert len(names) > 100 and all(f"| `{name}` |" in page for name in names)
-    out = tmp_path / "configuration.md"
-    assert docs.main(["--out", str(out)]) == 0 and docs.main(["--check", "--out", str(out)]) == 0
+    out, variants = tmp_path / "configuration.md", tmp_path / "variants.md"
+    variants.write_text(f"# Variants\n\n{docs.CATALOG_START}\nold table\n{docs.CATALOG_END}\n\nafter\n")
+    paths = ["--out", str(out), "--variants", str(variants)]
+    assert docs.main(["--check", *paths]) == 1
+    assert docs.main(paths) == 0 and docs.main(["--check", *paths]) == 0
+    assert "old table" not in variants.read_text() and variants.read_text().endswith("after\n")
     out.write_text(page + "hand edit\n")
-    assert docs.main(["--check", "--out", str(out)]) == 1
+    assert docs.main(["--check", *paths]) == 1
