@@ -22,8 +22,9 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    dataset: Literal["synthetic", "nsl-kdd", "csv", "digits"] = Field(
-        "synthetic", description="Which loader reads the data (digits: scikit-learn's 8x8 images, an image stand-in)."
+    dataset: Literal["synthetic", "nsl-kdd", "csv", "digits", "zeek", "suricata", "cicflowmeter"] = Field(
+        "synthetic", description="Which loader reads the data (digits: scikit-learn's 8x8 images, an image stand-in; zeek, "
+        "suricata, cicflowmeter: a sensor's own log, its features named by rtguard/sensors/mappings.py)."
     )
     path: Path | None = Field(
         None, description="File or folder to read (nsl-kdd: the folder; csv: the training file)."
@@ -140,11 +141,20 @@ class UpdateConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(30, ge=1, description="Upper bound; early stopping usually ends sooner.")
+    epochs: int = Field(30, ge=1, description="Upper bound, and the length of the cosine schedule; early stopping usually ends sooner.")
     batch_size: int = Field(512, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
-    patience: int = Field(3, ge=1, description="Epochs without validation macro-F1 gain before stopping.")
+    patience: int = Field(3, ge=1, description="Epochs without improvement of the monitored validation signal before stopping.")
+    monitor: Literal["val_loss", "macro_f1"] = Field(
+        "val_loss", description="What early stopping watches and which epoch is kept: validation loss (class-weighted "
+        "cross-entropy, a signal that keeps moving) or validation macro-F1 (saturates early on easy data, and then the seed "
+        "picks the epoch)."
+    )
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="Step size over the epochs: constant, or cosine decay from learning_rate over `epochs` (late "
+        "epochs refine instead of bouncing around the minimum; over a few fine-tuning epochs it halves the training done)."
+    )
     class_weighting: Literal["none", "balanced", "sqrt"] = Field(
         "sqrt", description="Loss weights by inverse class frequency: full (balanced), tempered (sqrt) or none."
     )
