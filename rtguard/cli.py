@@ -33,6 +33,9 @@ class Dataset(str, Enum):
     nsl_kdd = "nsl-kdd"
     csv = "csv"
     digits = "digits"
+    zeek = "zeek"
+    suricata = "suricata"
+    cicflowmeter = "cicflowmeter"
 
 
 class Labels(str, Enum):
@@ -46,7 +49,7 @@ class Task(str, Enum):
 
 
 ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables (docs/configuration.md lists every key); unknown keys are errors.")
-DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any labelled flow CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
+DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any labelled flow CSV), zeek (a labelled conn.log, TSV or JSON, gzip or a folder of rotated logs), suricata (eve.json flows with a label key), cicflowmeter (its CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
 DataOption = typer.Option(None, "--data", help="Path of the data: the NSL-KDD folder, or the CSV file.")
 LabelsOption = typer.Option(None, "--labels", help="multiclass (attack families) or binary (benign vs attack).")
 SkipBadRowsOption = typer.Option(None, "--skip-bad-rows/--fail-on-bad-rows", help="Skip CSV rows with the wrong number of fields (counted in data.json) instead of failing on the first one.")
@@ -618,6 +621,9 @@ NOTHING_SCORED_EXIT = 4  # `rtguard score` read flows and scored none: told apar
 class StreamFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
+    zeek = "zeek"
+    suricata = "suricata"
+    cicflowmeter = "cicflowmeter"
 
 
 @app.command()
@@ -629,7 +635,9 @@ def score(
     pub: Optional[Path] = PubOption,
     config: Optional[Path] = ServeConfigOption,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write the verdict lines to (default stdout)."),
-    fmt: Optional[StreamFormat] = typer.Option(None, "--format", "-f", help="Input format (default: by extension .csv / .jsonl .ndjson .json, else by the first line)."),
+    fmt: Optional[StreamFormat] = typer.Option(None, "--format", "-f", help="Input format: csv / jsonl of the model's features, or a sensor's own log "
+                                             "(zeek conn.log TSV or JSON, suricata eve.json, cicflowmeter CSV) for a model trained with --dataset of "
+                                             "the same name (default: by extension .csv / .jsonl .ndjson .json, else by the first line)."),
     id_field: Optional[str] = typer.Option(None, "--id", help="Column (CSV) or key (JSON) copied into each output line as \"id\", to join verdicts back to flows."),
     alerts_only: bool = typer.Option(False, "--alerts-only", help="Write only the flows that alert."),
     batch: int = typer.Option(1024, "--batch", min=1, help="Most lines scored in one session call (capped at runtime.max_batch)."),

@@ -24,6 +24,10 @@ def load_frames(config: DataConfig) -> LabelledFrames:
         return load_digits_frames()
     if config.path is None:
         raise DataError(f"dataset {config.dataset!r} needs a path (--data PATH)")
+    if config.dataset in ("zeek", "suricata", "cicflowmeter"):
+        from rtguard.data.sensors import load_sensor_frames
+
+        return load_sensor_frames(config)
     if config.dataset == "nsl-kdd":
         from rtguard.data.nsl_kdd import load_nsl_kdd
 

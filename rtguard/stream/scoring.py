@@ -25,7 +25,8 @@ from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputReject
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder
 from rtguard.stream.columnar import ColumnarFlows
-from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine, flows_for, format_by_content
+from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
+from rtguard.stream.formats import columnar_ready, flows_for, format_by_content
 from rtguard.stream.lines import Line
 from rtguard.stream.verdict_lines import VerdictLines
 
@@ -96,9 +97,10 @@ class StreamScorer:
                     self.flows.read_header(line)
                     self.columnar = ColumnarFlows(self.session.schema, self.flows)
                     continue
-                self.columnar = ColumnarFlows(self.session.schema, self.flows)
+                if columnar_ready(self.flows):
+                    self.columnar = ColumnarFlows(self.session.schema, self.flows)
             flow_lines.append((number, line))
-        kept = self.columnar.encode(flow_lines, rows) if self.columnar is not None else []
+        kept = self.columnar.encode(flow_lines, rows) if self.columnar is not None else None
         if kept is None:
             kept = self._line_by_line(flow_lines, rows)
         if kept:
@@ -128,8 +130,10 @@ class StreamScorer:
         kept: list[tuple[int, object, list[str]]] = []
         for number, line in flow_lines:
             try:
-                record, flow_id = self.flows.record(line)
-                kept.append((number, flow_id, self.encoder.encode(record, rows[len(kept)])))
+                read = self.flows.record(line)
+                if read is None:  # a sensor's line that is no flow (a Zeek header, an eve.json dns event)
+                    continue
+                kept.append((number, read[1], self.encoder.encode(read[0], rows[len(kept)])))
             except (MalformedLine, BadRequest) as exc:
                 self._skip(number, str(exc))
         return kept
