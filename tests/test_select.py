@@ -299,12 +299,14 @@ def test_a_pair_is_gated_on_its_own_speed_and_its_variants_selection_quality():
 
 
 def test_a_throughput_lead_counts_only_when_the_side_by_side_rounds_agree_on_it():
-    steady = {"per_core": 1100.0, "rounds": [1100.0] * 10}
+    steady = {"per_core": 1200.0, "rounds": [1200.0] * 10}
     behind = {"per_core": 1000.0, "rounds": [1000.0] * 10}
     assert clearly_faster(steady, behind) and not clearly_faster(behind, steady)
-    split = {"per_core": 1050.0, "rounds": [1200.0, 900.0] * 5}  # faster in half the rounds: noise
+    split = {"per_core": 1050.0, "rounds": [1200.0, 900.0] * 5}  # ahead by 10% in half the rounds: noise
     assert not clearly_faster(split, behind)
-    nine_of_ten = {"per_core": 1150.0, "rounds": [1150.0] * 9 + [990.0]}  # p = 0.021
+    nine_of_ten = {"per_core": 1150.0, "rounds": [1150.0] * 9 + [990.0]}  # p = 0.011
+    eight_of_ten = {"per_core": 1130.0, "rounds": [1150.0] * 8 + [990.0] * 2}  # p = 0.055: not sure enough
+    assert not clearly_faster(eight_of_ten, behind)
     assert clearly_faster(nine_of_ten, behind)
     barely = {"per_core": 1050.0, "rounds": [1050.0] * 10}  # every round, but 5% is not worth a flip
     assert not clearly_faster(barely, behind)
