@@ -98,3 +98,47 @@ def test_a_stream_of_random_bytes_is_scored_line_by_line(session, schema, record
         assert all(re.fullmatch(r"line \d+: .+", report, flags=re.S) for report in reports), reports
 
     check()
+
+
+def _sensor_lines() -> st.SearchStrategy[bytes]:
+    """Zeek TSV and JSON, eve.json pieces: the directives, separators and keys the sensor readers act on."""
+    pieces = [b"#fields\t", b"#unset_field\t", b"#separator \\x09", b"#close\t", b"\t", b"   ", b"-", b"(empty)", b"ts", b"uid",
+              b"proto", b"duration", b"orig_bytes", b"id.resp_p", b"label", b"detailed-label", b"tcp", b"1.5", b"nan", b"1e999",
+              b'{"event_type":"flow",', b'"flow":{"pkts_toserver":', b'"id.orig_h":"a",', b'"duration":', b"}", b"null", b"true",
+              b'"', b"\xff", b"\x00"]
+    return st.lists(st.one_of(st.sampled_from(pieces), st.binary(max_size=3)), max_size=30).map(b"".join)
+
+
+@pytest.mark.parametrize("mapping_name", ["zeek", "suricata"])
+def test_a_sensor_line_becomes_a_record_none_or_a_malformed_line(mapping_name):
+    """#18's readers: Zeek TSV / JSON and eve.json lines give a feature record, None (not a flow) or a one-line reason."""
+    from rtguard.data.schema import FeatureSchema, FeatureSpec
+    from rtguard.sensors import records as sensor_records
+    from rtguard.sensors.mappings import SENSORS
+    from rtguard.stream.sensor_flows import SensorFlows
+
+    mapping = SENSORS[mapping_name]
+    schema = FeatureSchema([FeatureSpec(f.name, f.kind, vocabulary=["tcp"] if f.kind == "categorical" else []) for f in mapping.features],
+                           ["benign", "attack"], "benign")
+    encoder, row = RecordEncoder(schema, max_records=1), np.empty(len(schema.features), dtype=np.float32)
+
+    @FUZZED
+    @given(lines=st.lists(_sensor_lines(), min_size=1, max_size=6))
+    def check(lines: list[bytes]):
+        flows = SensorFlows(mapping, schema, "uid")
+        for line in lines:
+            try:
+                read = flows.record(line)
+                if read is not None:
+                    encoder.encode(read[0], row)
+                    json.dumps(read[1])
+            except (MalformedLine, BadRequest) as exc:
+                assert str(exc) and "\n" not in str(exc)
+            try:  # the data set's label reader on the same fields
+                fields = flows.reader.fields(line)
+                if fields is not None:
+                    sensor_records.label(mapping, fields)
+            except sensor_records.MalformedLine as exc:
+                assert str(exc) and "\n" not in str(exc)
+
+    check()

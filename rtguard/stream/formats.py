@@ -1,0 +1,43 @@
+"""Which reader a stream format names: plain CSV / JSON lines of the model's features, or a sensor's own log."""
+
+from __future__ import annotations
+
+from rtguard.data.schema import FeatureSchema
+from rtguard.stream.flows import CsvFlows, JsonFlows
+from rtguard.stream.flows import flows_for as plain_flows_for
+from rtguard.stream.flows import format_by_content as plain_format_by_content
+
+FORMATS = ("csv", "jsonl", "zeek", "suricata", "cicflowmeter")
+
+
+def flows_for(format: str, schema: FeatureSchema, id_field: str | None):
+    """The reader of `format`; each gives record(line) -> (record, id), or None for a line that is not a flow."""
+    if format in ("zeek", "suricata"):
+        from rtguard.sensors.mappings import SENSORS
+        from rtguard.stream.sensor_flows import SensorFlows
+
+        return SensorFlows(SENSORS[format], schema, id_field)
+    if format == "cicflowmeter":
+        from rtguard.stream.sensor_flows import CicFlowMeterFlows
+
+        return CicFlowMeterFlows(schema, id_field)
+    return plain_flows_for(format, schema, id_field)
+
+
+def columnar_ready(flows) -> bool:
+    """Readers whose batches rtguard.stream.columnar can take whole (CICFlowMeter's CSV is a CSV once its header is read)."""
+    return isinstance(flows, (CsvFlows, JsonFlows))
+
+
+def format_by_content(first_line: bytes) -> str:
+    """A Zeek TSV header (`#separator`, `#fields`) means zeek; a JSON object with Zeek's dotted `id.orig_h` zeek, with
+    eve.json's `event_type` suricata, any other jsonl; anything else is taken for a CSV header."""
+    line = first_line.lstrip(b"\xef\xbb\xbf \t")
+    if line.startswith((b"#separator", b"#fields")):
+        return "zeek"
+    if line.startswith(b"{"):
+        if b'"id.orig_h"' in line:
+            return "zeek"
+        if b'"event_type"' in line:
+            return "suricata"
+    return plain_format_by_content(line)
