@@ -22,8 +22,9 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    dataset: Literal["synthetic", "nsl-kdd", "csv", "digits"] = Field(
-        "synthetic", description="Which loader reads the data (digits: scikit-learn's 8x8 images, an image stand-in)."
+    dataset: Literal["synthetic", "nsl-kdd", "csv", "digits", "zeek", "suricata", "cicflowmeter"] = Field(
+        "synthetic", description="Which loader reads the data (digits: scikit-learn's 8x8 images, an image stand-in; zeek, "
+        "suricata, cicflowmeter: a sensor's own log, its features named by rtguard/sensors/mappings.py)."
     )
     path: Path | None = Field(
         None, description="File or folder to read (nsl-kdd: the folder; csv: the training file)."
