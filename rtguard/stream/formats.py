@@ -33,8 +33,8 @@ def format_by_content(first_line: bytes) -> str:
     """A Zeek TSV header (`#separator`, `#fields`) means zeek; a JSON object with Zeek's dotted `id.orig_h` zeek, with
     eve.json's `event_type` suricata, any other jsonl; anything else is taken for a CSV header."""
     line = first_line.lstrip(b"\xef\xbb\xbf \t")
-    if line.startswith((b"#separator", b"#fields")):
-        return "zeek"
+    if line.startswith((b"#separator", b"#fields")) or (line.count(b"\t") >= 19 and b"," not in line):  # a header, or a
+        return "zeek"  # conn.log row of 20+ tab-separated fields (`tail -F conn.log` starts past the header)
     if line.startswith(b"{"):
         if b'"id.orig_h"' in line:
             return "zeek"

@@ -113,6 +113,7 @@ def test_a_model_of_another_shape_is_refused_with_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(("line", "format"), [(b"#separator \\x09", "zeek"), (b"#fields\tts", "zeek"), (b'{"ts":1,"id.orig_h":"a"}', "zeek"),
-                                               (b'{"event_type":"flow"}', "suricata"), (b'{"a":1}', "jsonl"), (b"a,b", "csv")])
+                                               (b'{"event_type":"flow"}', "suricata"), (b'{"a":1}', "jsonl"), (b"a,b", "csv"),
+                                               (b"\t".join([b"x"] * 21), "zeek"), (b"\t".join([b"x,y"] * 21), "csv")])
 def test_the_first_line_names_the_format(line, format):
     assert format_by_content(line) == format
