@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from rtguard.config import validate_config
-from rtguard.data import prepare_run_data
+from rtguard.data.stage import prepare_run_data
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.machine import machine_info

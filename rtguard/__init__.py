@@ -1,6 +1,6 @@
 """rtguard: which version of my detector should I ship, and what does each speed-up cost me?"""
 
-__version__ = "0.1.0"
+from rtguard.version import __version__
 
 __all__ = ["Detector", "open_run", "__version__"]
 

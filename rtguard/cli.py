@@ -205,7 +205,7 @@ def train(
       rtguard train runs/nightly --nproc 2
       rtguard train runs/nightly --resume
     """
-    from rtguard.data import prepare_run_data
+    from rtguard.data.stage import prepare_run_data
     from rtguard.train import train_run
 
     folder = RunFolder(run_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from rtguard.config import RunConfig
-from rtguard.data import prepare_run_data
+from rtguard.data.stage import prepare_run_data
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate import evaluate_run
 from rtguard.evaluate.threat_model import threat_model

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rtguard.backends.base import LoadedModel, NotSupported
+from rtguard.backends.base import BackendUnavailable, LoadedModel, NotSupported
+from rtguard.backends.registry import REFERENCE_BACKENDS
 
 
 class TorchBackend:
@@ -38,3 +39,10 @@ class TorchBackend:
         settings = {"version": torch.__version__, "mode": "compile (inductor, dynamic batch)" if self.compiled else "eager",
                     "threads": threads, "inference_mode": True}
         return LoadedModel(self.name, run, settings)
+
+
+def reference_backend(name: str):
+    """torch-eager or torch-compile (evaluate only)."""
+    if name not in REFERENCE_BACKENDS:
+        raise BackendUnavailable(f"unknown backend {name!r}: choose from {', '.join(REFERENCE_BACKENDS)}")
+    return TorchBackend(compiled=name == "torch-compile")

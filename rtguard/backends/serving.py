@@ -9,7 +9,6 @@ on its own (runtime.max_batch still bounds what one call can ask for).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import onnx
 
 from rtguard.backends import SERVING_BACKENDS, LoadedModel, artifact_backend
+from rtguard.compute import default_threads
 from rtguard.config import RuntimeConfig
 from rtguard.errors import ConfigError
 from rtguard.runtime.errors import RunFailed
@@ -35,7 +35,7 @@ def load_backend_session(variant_dir: Path, trust: Trust, settings: RuntimeConfi
     engine = artifact_backend(backend)
     with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:
         schema = read_schema(folder / "schema.json")
-        model = engine.load(folder / "model.onnx", settings.threads or os.cpu_count() or 1, settings)
+        model = engine.load(folder / "model.onnx", default_threads(settings.threads), settings)
         metadata = {prop.key: prop.value for prop in onnx.load(str(folder / "model.onnx"), load_external_data=False).metadata_props}
         threshold = stated_threshold(Path(variant_dir), metadata)
         release = signed_release(folder, variant_dir, trust)

@@ -32,8 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-from rtguard.compute import in_chunks
 from rtguard.backends import ARTIFACT_BACKENDS, REFERENCE_BACKENDS, BackendUnavailable, NotSupported, artifact_backend
+from rtguard.compute import in_chunks
 from rtguard.config import EvaluateConfig, RuntimeConfig
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.predictors import Predictor, onnx_predictor, torch_predictor

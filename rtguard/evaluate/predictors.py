@@ -9,7 +9,8 @@ from typing import Callable
 
 import numpy as np
 
-from rtguard.backends import LoadedModel, artifact_backend, reference_backend
+from rtguard.backends import LoadedModel, artifact_backend
+from rtguard.backends.pytorch import reference_backend
 from rtguard.config import RuntimeConfig
 from rtguard.models import FlowClassifier
 

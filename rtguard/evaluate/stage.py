@@ -18,8 +18,8 @@ import torch
 from rtguard.artifact import alerts, attack_scores, point_threshold
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.evaluate.backends import measure_backends
 from rtguard.compute import in_chunks
+from rtguard.evaluate.backends import measure_backends
 from rtguard.evaluate.anomaly import evaluate_anomaly_run
 from rtguard.evaluate.inputs import evaluation_inputs
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor

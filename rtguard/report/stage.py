@@ -6,7 +6,7 @@ import platform
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 
-from rtguard import __version__
+from rtguard.version import __version__
 from rtguard.machine import machine_info
 from rtguard.measurements import collect_variants
 from rtguard.report.document import build_document

@@ -8,7 +8,8 @@ from rtguard.runtime.errors import (
     DeadlineExceeded, InputRejected, MemoryLimitExceeded, ModelRejected, RunFailed, WorkerCrashed,
 )
 from rtguard.runtime.guarded import GuardedSession
-from rtguard.runtime.loader import Trust, load_session, open_session, trusted_folder
+from rtguard.runtime.loader import Trust, load_session, trusted_folder
+from rtguard.runtime.opening import open_session
 from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session, session_settings
 from rtguard.runtime.worker import WorkerSession
 

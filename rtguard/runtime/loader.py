@@ -44,16 +44,6 @@ class Trust:
         return cls(signing.public_key, signing.allow_unsigned)
 
 
-def open_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig | None = None):
-    """A GuardedSession for the variant, or a WorkerSession when runtime.isolate is set."""
-    settings = settings or RuntimeConfig()
-    if settings.isolate:
-        from rtguard.runtime.worker import WorkerSession
-
-        return WorkerSession(variant_dir, trust, settings)
-    return load_session(variant_dir, trust, settings)
-
-
 def load_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig) -> GuardedSession:
     """Verify, validate, load and smoke-test in this process: what verify, score, serve and reload all run."""
     with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:

@@ -6,7 +6,6 @@ goes through `open_session`, which verifies the signature before calling it.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from rtguard.artifact import INPUT_NAME, OUTPUT_NAME
+from rtguard.compute import default_threads
 from rtguard.config import RuntimeConfig
 from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.validation import validate_model
@@ -42,7 +42,7 @@ def session_settings(settings: RuntimeConfig) -> dict:
     """The settings a session is created with, as recorded beside its measurements."""
     return {
         "provider": PROVIDER,
-        "intra_op_threads": settings.threads or os.cpu_count() or 1,
+        "intra_op_threads": default_threads(settings.threads),
         "inter_op_threads": 1,
         "execution_mode": "sequential",
         "graph_optimization_level": settings.graph_optimization,

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rtguard import __version__
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.protocol import EXTENSIONS, HEADER_LENGTH, decompressed, infer_response, json_object, parse_infer
 from rtguard.serve.records import alert_threshold, verdicts
+from rtguard.version import __version__
 
 
 def _json(document: object) -> Response:

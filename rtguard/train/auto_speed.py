@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
+from rtguard.compute import default_threads
 from rtguard.config import ModelConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -36,8 +36,8 @@ def candidates(config: TrainConfig) -> list[dict]:
     device = resolve_speed(config.model_copy(update={"precision": "fp32"})).device
     precisions = ["fp32", "bf16"] if device == "cpu" else ["fp32", "fp16"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
     compiles = [False, True] if config.auto_speed.compile else [False]
-    configured = config.threads or os.cpu_count() or 1
-    threads = [configured] + ([os.cpu_count()] if device == "cpu" and os.cpu_count() not in (None, configured) else [])
+    configured, every_core = default_threads(config.threads), default_threads()
+    threads = [configured] + ([every_core] if device == "cpu" and every_core != configured else [])
     return [{"precision": p, "compile": c, "threads": t} for p, c, t in itertools.product(precisions, compiles, threads)]
 
 

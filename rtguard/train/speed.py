@@ -6,12 +6,12 @@ refuses what cannot run here with one clear line instead of a slow or silent fal
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
 
+from rtguard.compute import default_threads
 from rtguard.config import TrainConfig
 from rtguard.errors import RtguardError
 
@@ -59,4 +59,4 @@ def resolve_speed(config: TrainConfig, local_rank: int = 0) -> Speed:
     if config.precision == "bf16" and on_cuda and not torch.cuda.is_bf16_supported():
         raise TrainingError("train.precision = \"bf16\": this GPU has no bf16 support; use \"fp16\" or \"fp32\"")
     return Speed(device=device, precision=config.precision, compile=config.compile,
-                 threads=config.threads or os.cpu_count() or 1, accumulation_steps=config.accumulation_steps)
+                 threads=default_threads(config.threads), accumulation_steps=config.accumulation_steps)

@@ -49,7 +49,7 @@ def test_the_share_must_be_a_share():
 
 
 def _stages(folder: Path, raw: dict) -> None:
-    from rtguard.data import prepare_run_data
+    from rtguard.data.stage import prepare_run_data
     from rtguard.optimize import optimize_run
     from rtguard.runfolder import RunFolder
     from rtguard.train import train_run

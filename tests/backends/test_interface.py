@@ -11,7 +11,8 @@ import torch
 from tiny_classifier import classifier, expected
 from onnx import helper
 
-from rtguard.backends import ARTIFACT_BACKENDS, BackendUnavailable, NotSupported, artifact_backend, reference_backend
+from rtguard.backends import ARTIFACT_BACKENDS, BackendUnavailable, NotSupported, artifact_backend
+from rtguard.backends.pytorch import reference_backend
 from rtguard.config import RuntimeConfig
 from rtguard.runtime.errors import DeadlineExceeded, ModelRejected
 

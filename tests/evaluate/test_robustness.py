@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from rtguard.cli import app
 from rtguard.config import dump_config, validate_config
-from rtguard.data import load_frames
+from rtguard.data.stage import load_frames
 from rtguard.data.prepare import Splits, prepare
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.attacks import BlackBoxBudget, hopskipjump, whitebox_rows

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rtguard.config import validate_config
-from rtguard.data import load_frames
+from rtguard.data.stage import load_frames
 from rtguard.data.prepare import prepare
 from rtguard.errors import ConfigError
 from rtguard.models import build_model

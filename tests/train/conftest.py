@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rtguard.config import validate_config
-from rtguard.data import prepare_run_data
+from rtguard.data.stage import prepare_run_data
 from rtguard.runfolder import RunFolder
 
 # dropout 0: data-parallel ranks draw different dropout masks, so only without it do 1 and 2 processes compare exactly

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rtguard.data import load_frames
+from rtguard.data.stage import load_frames
 from rtguard.data.prepare import prepare
 from rtguard.train.loop import Shard, train_classifier
 from rtguard.config import validate_config
