@@ -650,7 +650,7 @@ def score(
 
     Alerts follow `rtguard serve`'s /score rule (serve.alert_threshold), so a flow gets the same verdict from both. Output lines carry the input line number, out-of-vocabulary categorical values and, when the model gives it, anomaly_score.
 
-    A line that cannot be scored (wrong field count, a non-number, NaN or infinity, invalid JSON, a missing feature, a line over --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there.
+    A line that cannot be scored (wrong field count, a non-number, invalid JSON, a missing feature, a line over --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there. NaN or infinity follows training's rule: imputed with the training median and flagged ("imputed": true), or, where training imputed none, written as a suspicious alert; clipped values are flagged too ("clipped": true).
 
     Exit status: 0 the stream was scored (some lines may have been skipped); 2 the input cannot be opened or read
     (its CSV header lacks a feature or is no CSV record), or the variant fails verification; 4 lines were read but

@@ -212,6 +212,7 @@ def _fit_schema(frame: pd.DataFrame, frames: LabelledFrames, fills: dict[str, fl
         specs.append(FeatureSpec(
             name=name, kind=kind, minimum=float(values.min()), maximum=float(values.max()),
             log_scale=log_scale, center=float(transformed.mean()), scale=std if std > 1e-12 else 1.0,
+            fill=fills[name] if config.non_finite == "impute" else None,
         ))
     return FeatureSchema(features=specs, classes=list(frames.classes), benign_class=frames.benign)
 

@@ -28,6 +28,9 @@ class FeatureSpec:
     center: float = 0.0  # standardization after the optional log
     scale: float = 1.0
     vocabulary: list[str] = field(default_factory=list)  # categoricals; code len(vocabulary) = out of vocabulary
+    # The training median that replaced NaN/inf in training (data.non_finite = "impute"), so scoring imputes
+    # exactly as training did; None: non-finite values are refused (data.non_finite = "reject", or an older schema).
+    fill: float | None = None
 
     @property
     def oov_code(self) -> int:

@@ -3,8 +3,10 @@
 The model would compute *something* for any float matrix; a detector that silently
 scores NaN, a transposed batch or a million rows is a detector an attacker can blind.
 Calls that fit the schema pass untouched; repairable values are repaired and counted
-(codes outside a vocabulary become the out-of-vocabulary code, out-of-range numbers
-are clipped when runtime.out_of_range says so); everything else is refused, whole.
+(NaN/infinity becomes the training median when training imputed it, data.non_finite;
+codes outside a vocabulary become the out-of-vocabulary code; out-of-range numbers are
+clipped when runtime.out_of_range says so); everything else is refused, whole. Which rows
+were repaired is returned too, so a verdict can say so.
 """
 
 from __future__ import annotations
@@ -54,9 +56,13 @@ class InputGuard:
         self.low = np.tile(_outward(low, -np.inf), (tiled, 1))
         self.high = np.tile(_outward(high, np.inf), (tiled, 1))
         self.oov = np.array([features[i].oov_code for i in self.categorical], dtype=np.float32)
+        # Per column: the training median that replaces NaN/inf (schema `fill`), NaN where non-finite values are refused.
+        self.fill = np.array([np.nan if f.kind == "categorical" or f.fill is None else f.fill for f in features], dtype=np.float32)
+        self.imputes = np.isfinite(self.fill)
 
-    def check(self, inputs: Mapping) -> tuple[np.ndarray, dict[str, int]]:
-        """The rows to run and what was repaired ({"clipped": n, "out_of_vocabulary": m}); raises InputRejected."""
+    def check(self, inputs: Mapping) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
+        """The rows to run, what was repaired ({"imputed": i, "clipped": n, "out_of_vocabulary": m}) and, per repair,
+        which rows it touched (a bool per row); raises InputRejected."""
         rows = features_of(inputs)
         if rows.dtype != FLOAT32:
             raise InputRejected(f"input {INPUT_NAME!r} has dtype {rows.dtype}; the model takes float32 (convert with .astype(np.float32))")
@@ -72,13 +78,22 @@ class InputGuard:
         np.minimum(bounded, high, out=bounded)
         changed = bounded != rows
         if not changed.any():
-            return bounded, {}
-        return self._repair(rows, bounded, changed)
+            return bounded, {}, {}
+        return self._repair(rows, bounded, changed, low, high)
 
-    def _repair(self, rows: np.ndarray, bounded: np.ndarray, changed: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    def _repair(self, rows: np.ndarray, bounded: np.ndarray, changed: np.ndarray, low: np.ndarray,
+                high: np.ndarray) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
         finite = np.isfinite(rows)
+        imputed = None
         if not finite.all():
-            self._refuse("non-finite values (NaN or infinity)", ~finite, rows)
+            refused = ~finite & ~self.imputes
+            if refused.any():
+                self._refuse("non-finite values (NaN or infinity) where training imputed none (data.non_finite = \"reject\")",
+                             refused, rows)
+            imputed = ~finite
+            rows = np.where(imputed, self.fill, rows)  # the training rule: the training median, counted and flagged
+            bounded = np.minimum(np.maximum(rows, low), high)
+            changed = bounded != rows
         # A categorical code outside 0..oov is an unknown category, not a number to clip.
         # (Fractional codes are rounded inside the graph, exactly as in training.)
         unknown = changed[:, self.categorical]
@@ -86,12 +101,14 @@ class InputGuard:
         if out_of_vocabulary:
             bounded[:, self.categorical] = np.where(unknown, self.oov, rows[:, self.categorical])
         clipped = int(np.count_nonzero(changed)) - out_of_vocabulary
+        outside = changed.copy()
+        outside[:, self.categorical] = False
         if clipped and not self.clip:
-            outside = changed.copy()
-            outside[:, self.categorical] = False
             self._refuse("values outside the training range (runtime.out_of_range = \"reject\")", outside, rows)
-        repaired = {"clipped": clipped, "out_of_vocabulary": out_of_vocabulary}
-        return bounded, {event: count for event, count in repaired.items() if count}
+        repaired = {"imputed": 0 if imputed is None else int(imputed.sum()), "clipped": clipped, "out_of_vocabulary": out_of_vocabulary}
+        rows_touched = {"imputed": None if imputed is None else imputed.any(axis=1), "clipped": outside.any(axis=1) if clipped else None}
+        return bounded, {event: count for event, count in repaired.items() if count}, \
+            {event: touched for event, touched in rows_touched.items() if touched is not None}
 
     def _refuse(self, what: str, where: np.ndarray, rows: np.ndarray) -> None:
         row, column = np.argwhere(where)[0]

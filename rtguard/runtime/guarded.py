@@ -59,11 +59,15 @@ class GuardedSession:
         Apart from run_checked so a server can refuse one client's call alone and then
         run several clients' checked rows as one batch.
         """
+        return self.inspect(inputs)[:2]
+
+    def inspect(self, inputs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
+        """check(), plus which rows each repair touched ({"imputed": bool per row, "clipped": ...}), to flag their verdicts."""
         with self._counting():
-            rows, repaired = self._guard.check(inputs)
+            rows, repaired, touched = self._guard.check(inputs)
         if repaired:
             self._count(repaired)
-        return rows, repaired
+        return rows, repaired, touched
 
     def run_checked(self, rows: np.ndarray) -> np.ndarray:
         """Class probabilities for rows that came out of check(), under the deadline."""

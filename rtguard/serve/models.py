@@ -48,12 +48,13 @@ class ServedModel:
     contract: Contract
     records: RecordEncoder
 
-    async def score(self, rows: np.ndarray, deadline: float, metrics: Metrics) -> np.ndarray:
-        """Probabilities for raw rows: checked (repairs counted) on their own, then run in a batch."""
-        checked, repaired = self.session.check({INPUT_NAME: rows})
+    async def score(self, rows: np.ndarray, deadline: float, metrics: Metrics) -> tuple[np.ndarray, dict[str, int], dict[str, np.ndarray]]:
+        """Probabilities for raw rows: checked on their own, then run in a batch; with what was repaired
+        (counted in the metrics too) and which rows each repair touched, to tell the client."""
+        checked, repaired, touched = self.session.inspect({INPUT_NAME: rows})
         for kind, count in repaired.items():
             metrics.repaired.labels(kind).inc(count)
-        return await self.batcher.submit(checked, deadline)
+        return await self.batcher.submit(checked, deadline), repaired, touched
 
 
 class Repository:

@@ -130,8 +130,13 @@ def parse_infer(body: bytes, header_length: str | None, contract: Contract) -> I
     )
 
 
-def infer_response(request: InferRequest, probabilities: np.ndarray, model_name: str, version: str) -> tuple[bytes, dict[str, str]]:
-    """Body and headers: JSON alone, or JSON followed by the binary outputs with Inference-Header-Content-Length."""
+def infer_response(request: InferRequest, probabilities: np.ndarray, model_name: str, version: str,
+                   repaired: dict[str, int] | None = None) -> tuple[bytes, dict[str, str]]:
+    """Body and headers: JSON alone, or JSON followed by the binary outputs with Inference-Header-Content-Length.
+
+    Values the input guard repaired are counted in the response's parameters ({"clipped": n, "imputed": m,
+    "out_of_vocabulary": k}), so a client learns that its flows were not scored exactly as sent.
+    """
     outputs, blobs = [], []
     for name, binary in request.outputs:
         tensor = {"name": name, "datatype": DATATYPE, "shape": list(probabilities.shape)}
@@ -144,6 +149,8 @@ def infer_response(request: InferRequest, probabilities: np.ndarray, model_name:
     document = {"model_name": model_name, "model_version": version, "outputs": outputs}
     if request.id is not None:
         document["id"] = request.id
+    if repaired:
+        document["parameters"] = dict(repaired)
     header = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
         return header, {"content-type": "application/json"}

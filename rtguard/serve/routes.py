@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import orjson
 
 from starlette.requests import Request
@@ -51,8 +52,8 @@ async def infer(request: Request) -> Response:
     state, model = request.app.state, _model(request)
     body = decompressed(await request.body(), request.headers.get("content-encoding"), state.max_body)
     parsed = parse_infer(body, request.headers.get(HEADER_LENGTH), model.contract)
-    probabilities = await model.score(parsed.rows, _deadline(state, parsed.timeout_s), state.metrics)
-    content, headers = infer_response(parsed, probabilities, model.name, model.version)
+    probabilities, repaired, _ = await model.score(parsed.rows, _deadline(state, parsed.timeout_s), state.metrics)
+    content, headers = infer_response(parsed, probabilities, model.name, model.version, repaired)
     return Response(content, headers=headers)
 
 
@@ -64,9 +65,13 @@ async def score(request: Request) -> Response:
     for fields in unknown:
         if fields:
             state.metrics.repaired.labels("out_of_vocabulary").inc(len(fields))
-    probabilities = await model.score(rows, _deadline(state, None), state.metrics)
+    probabilities, repaired, touched = await model.score(rows, _deadline(state, None), state.metrics)
     results = verdicts(probabilities, model.session.schema, alert_threshold(model.session.alert_threshold, state.alert_threshold), unknown)
-    return _json({"model_name": model.name, "model_version": model.version, "results": results})
+    for kind, rows_touched in touched.items():  # a verdict on values that were not the ones sent says so
+        for index in np.flatnonzero(rows_touched).tolist():
+            results[index][kind] = True
+    answer = {"model_name": model.name, "model_version": model.version, "results": results}
+    return _json({**answer, "parameters": repaired} if repaired else answer)
 
 
 async def repository_index(request: Request) -> Response:

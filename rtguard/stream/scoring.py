@@ -7,7 +7,11 @@ run, and their verdicts written and flushed before the next batch is read, so me
 stays bounded by one batch whatever the length of the stream. The alert rule is the
 server's (rtguard.serve.records.verdicts at serve.alert_threshold), so a flow gets the
 same verdict here and from `rtguard serve`. A line that cannot be scored is reported
-as `line N: reason` and skipped; nothing in the input stops the stream.
+as `line N: reason` and skipped; nothing in the input stops the stream. NaN and infinity
+follow training's rule (data.non_finite, carried in schema.json): imputed with the
+training median and flagged in the flow's line ("imputed": true), or, where training
+imputed none, the flow is written as a suspicious alert, never dropped unseen: CIC-IDS2017's
+`Flow Bytes/s = Infinity` rows are often attacks.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 
 from rtguard.artifact import SCORE_OUTPUTS
 from rtguard.errors import RtguardError
@@ -40,6 +45,8 @@ class Summary:
     skipped: int = 0
     alerts: int = 0
     clipped: int = 0  # values moved into the training range (runtime.out_of_range = "clip")
+    imputed: int = 0  # NaN/infinity replaced by the training median (data.non_finite = "impute")
+    suspicious: int = 0  # flows alerted unscored: NaN/infinity where training imputed none
     out_of_vocabulary: int = 0
     seconds: float = 0.0
     stopped: str | None = None  # why the stream ended before its input did
@@ -47,7 +54,8 @@ class Summary:
     def line(self) -> str:
         rate = f", {self.scored / self.seconds:,.0f} flows/s" if self.seconds > 0 else ""
         return (f"{self.lines} lines read, {self.scored} flows scored, {self.skipped} skipped, {self.alerts} alerts "
-                f"({self.out_of_vocabulary} out-of-vocabulary values, {self.clipped} clipped) in {self.seconds:.2f} s{rate}"
+                f"({self.out_of_vocabulary} out-of-vocabulary values, {self.clipped} clipped, {self.imputed} imputed, "
+                f"{self.suspicious} suspicious) in {self.seconds:.2f} s{rate}"
                 + (f" (stopped: {self.stopped})" if self.stopped else ""))
 
 
@@ -107,7 +115,7 @@ class StreamScorer:
             self._score(rows[: len(kept)], kept)
 
     def _score(self, rows: np.ndarray, kept: list[tuple[int, object, list[str]]]) -> None:
-        rows, kept = self._checked(rows, kept)
+        rows, kept, touched = self._checked(rows, kept)
         if not kept:
             return
         try:
@@ -117,7 +125,7 @@ class StreamScorer:
                 self._skip(number, f"not scored: {exc}")
             return
         numbers, ids, unknown = (list(column) for column in zip(*kept))
-        written = self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra)
+        written = self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched)
         self.summary.alerts += written.alerts
         self.summary.out_of_vocabulary += written.out_of_vocabulary
         self.summary.scored += len(kept)
@@ -138,27 +146,48 @@ class StreamScorer:
                 self._skip(number, str(exc))
         return kept
 
-    def _checked(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list]:
-        """The rows the runtime's guard lets through (repairs counted); refused lines are reported one by one."""
+    def _checked(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list, dict[str, np.ndarray]]:
+        """The rows the runtime's guard lets through (repairs counted, and which rows each touched); refused lines
+        are reported one by one."""
         try:
-            checked, repaired = self.session.check({INPUT_NAME: rows})
+            checked, repaired, touched = self.session.inspect({INPUT_NAME: rows})
         except InputRejected:
             return self._checked_one_by_one(rows, kept)
-        self.summary.clipped += repaired.get("clipped", 0)
-        return checked, kept
+        self._count(repaired)
+        return checked, kept, touched
 
-    def _checked_one_by_one(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list]:
-        good_rows, good = [], []
+    def _checked_one_by_one(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list, dict[str, np.ndarray]]:
+        good_rows, good, flags = [], [], []
         for row, entry in zip(rows, kept):
             try:
-                checked, repaired = self.session.check({INPUT_NAME: row[None]})
+                checked, repaired, touched = self.session.inspect({INPUT_NAME: row[None]})
             except InputRejected as exc:
-                self._skip(entry[0], str(exc).replace("the first is row 0, ", ""))
+                reason = str(exc).replace("the first is row 0, ", "")
+                if np.isfinite(row).all():
+                    self._skip(entry[0], reason)
+                else:
+                    self._suspicious(entry, reason)
                 continue
-            self.summary.clipped += repaired.get("clipped", 0)
+            self._count(repaired)
             good_rows.append(checked)
             good.append(entry)
-        return (np.concatenate(good_rows) if good_rows else rows[:0]), good
+            flags.append(touched)
+        touched = {kind: np.array([kind in flag for flag in flags], dtype=bool) for kind in {k for flag in flags for k in flag}}
+        return (np.concatenate(good_rows) if good_rows else rows[:0]), good, touched
+
+    def _count(self, repaired: dict[str, int]) -> None:
+        self.summary.clipped += repaired.get("clipped", 0)
+        self.summary.imputed += repaired.get("imputed", 0)
+
+    def _suspicious(self, entry: tuple[int, object, list[str]], reason: str) -> None:
+        """A flow the model cannot score for NaN/infinity training never saw: alerted as suspicious, not dropped."""
+        number, flow_id, _ = entry
+        self.summary.suspicious += 1
+        self.summary.alerts += 1
+        self.report(f"line {number}: alerted as suspicious, not scored: {reason}")
+        head = {"line": number} if flow_id is None or not self.id_field else {"line": number, "id": flow_id}
+        self.out.write(orjson.dumps({**head, "alert": True, "suspicious": reason}) + b"\n")
+        self.out.flush()
 
     def _run(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
         """Probabilities, and the extra outputs the artifact gives, per row."""

@@ -36,8 +36,10 @@ class VerdictLines:
         self._scores = b",".join(orjson.dumps(name).replace(b"%", b"%%") + b":%s" for name in schema.classes)
 
     def format(self, numbers: list[int], ids: list | None, unknown: list[list[str]], probabilities: np.ndarray,
-               extra: dict[str, np.ndarray]) -> Written:
-        """The lines of these flows (ids None: no "id" key), `extra` the artifact's further outputs, one value per flow."""
+               extra: dict[str, np.ndarray], repaired: dict[str, np.ndarray] | None = None) -> Written:
+        """The lines of these flows (ids None: no "id" key), `extra` the artifact's further outputs, one value per flow;
+        `repaired` flags the flows whose values the input guard repaired ({"imputed": bool per flow, "clipped": ...})."""
+        repaired = repaired or {}
         flags = alert_flags(probabilities, self.schema.benign_index, self.threshold)
         n_alerts = int(flags.sum())
         n_unknown = sum(map(len, unknown))
@@ -49,6 +51,7 @@ class VerdictLines:
             numbers, unknown = [numbers[i] for i in keep.tolist()], [unknown[i] for i in keep.tolist()]
             ids = None if ids is None else [ids[i] for i in keep.tolist()]
             extra = {name: values[keep] for name, values in extra.items()}
+            repaired = {kind: touched[keep] for kind, touched in repaired.items()}
         n, k = probabilities.shape
         template = (b'{"line":%d' + (b',"id":%s' if ids is not None else b"") + b',"class":%s,"scores":{' + self._scores
                     + b'},"alert":%s' + b"".join(b',%s:%%s' % orjson.dumps(name) for name in extra) + b"}\n")
@@ -64,19 +67,22 @@ class VerdictLines:
         for offset, values in enumerate(extra.values()):
             cells[:, at + 2 + k + offset] = _numbers(np.asarray(values).reshape(n))
         lines = (template * n) % tuple(cells.ravel().tolist())
-        if n_unknown:  # rare: the few flows with out-of-vocabulary values get the key inserted after "alert"
-            lines = self._with_unknown(lines, unknown)
+        flagged = any(touched.any() for touched in repaired.values())
+        if n_unknown or flagged:  # rare: the few flows with out-of-vocabulary or repaired values get keys inserted after "alert"
+            lines = self._with_unknown(lines, unknown, repaired)
         return Written(lines, n_alerts, n_unknown)
 
     @staticmethod
-    def _with_unknown(lines: bytes, unknown: list[list[str]]) -> bytes:
+    def _with_unknown(lines: bytes, unknown: list[list[str]], repaired: dict[str, np.ndarray]) -> bytes:
         out = lines.split(b"\n")[:-1]
         for index, fields in enumerate(unknown):
-            if fields:
+            keys = b"".join(b',"%s":true' % kind.encode() for kind, touched in repaired.items() if touched[index])
+            if fields or keys:
                 line = out[index]
                 cut = line.rindex(b',"alert":') + len(b',"alert":')  # the last: a class may be named "alert", the extras are not
                 end = cut + (4 if line.startswith(b"true", cut) else 5)
-                out[index] = line[:end] + b',"out_of_vocabulary":' + orjson.dumps(fields) + line[end:]
+                inserted = (b',"out_of_vocabulary":' + orjson.dumps(fields) if fields else b"") + keys
+                out[index] = line[:end] + inserted + line[end:]
         return b"\n".join(out) + b"\n"
 
 

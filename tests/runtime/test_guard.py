@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from artifacts import expected
+from artifacts import SCHEMA, expected
 
 from rtguard.config import RuntimeConfig
 from rtguard.runtime import InputRejected, Trust, load_session
@@ -19,7 +19,7 @@ def session(variant):
 
 
 @pytest.mark.parametrize("inputs, message", [
-    ({"features": np.array([[0, np.nan, 0.5]], np.float32)}, r"1 non-finite values \(NaN or infinity\); the first is row 0, feature 'bytes'"),
+    ({"features": np.array([[0, np.nan, 0.5]], np.float32)}, r"1 non-finite values \(NaN or infinity\) where training imputed none \(data.non_finite = \"reject\"\); the first is row 0, feature 'bytes'"),
     ({"features": np.array([[0, 1, 0.5], [0, 1, np.inf]], np.float32)}, r"non-finite.*row 1, feature 'rate'"),
     ({"features": np.array([[0, -np.inf, 0.5]], np.float32)}, r"non-finite.*feature 'bytes'"),
     ({"features": np.array([[0, 1, 0.5]], np.float64)}, r"dtype float64; the model takes float32 \(convert with .astype\(np.float32\)\)"),
@@ -75,3 +75,20 @@ def test_reject_mode_refuses_out_of_range_values(variant, rows):
         wild[2, 1], wild[2, 0] = 5, 9  # an unknown code is still repaired, not refused
         assert session.run({"features": wild}).shape == (3, 2)
         assert session.counts == {"rejected": 1, "out_of_vocabulary": 1}
+
+
+def test_non_finite_values_are_imputed_where_training_imputed_them():
+    """The training rule (data.non_finite = "impute"): the schema's training median, counted, and the rows flagged."""
+    from dataclasses import replace
+
+    from rtguard.runtime.guard import InputGuard
+
+    schema = replace(SCHEMA, features=[replace(f, fill=250.0) if f.name == "bytes" else f for f in SCHEMA.features])
+    guard = InputGuard(schema, RuntimeConfig())
+    rows = np.array([[0, np.inf, 0.5], [1, 5000, 0.2], [0, 10, 0.1]], np.float32)
+    checked, repaired, touched = guard.check({"features": rows})
+    np.testing.assert_array_equal(checked[:, 1], [250, 1000, 10])
+    assert repaired == {"imputed": 1, "clipped": 1}
+    assert touched["imputed"].tolist() == [True, False, False] and touched["clipped"].tolist() == [False, True, False]
+    with pytest.raises(InputRejected, match="where training imputed none"):  # 'rate' carries no median
+        guard.check({"features": np.array([[0, 1, np.nan]], np.float32)})

@@ -72,8 +72,6 @@ def test_malformed_lines_are_reported_with_their_number_and_skipped(stream_run, 
         good + ",surplus": f"expected {len(schema.names)} fields as the header names, found {len(schema.names) + 1}",
         with_value("many"): f"feature {numeric!r}: 'many' is not a number",
         with_value(""): f"feature {numeric!r}: '' is not a number",
-        with_value("nan"): "non-finite values (NaN or infinity)",
-        with_value("inf"): "non-finite values (NaN or infinity)",
         "x" * (cap + 1): f"longer than {cap} bytes",
     }
     body = [",".join(schema.names), good]
@@ -126,7 +124,8 @@ def test_unknown_categories_out_of_range_values_ids_and_alerts_only(stream_run, 
     status, lines, stderr = _score(stream_run, source, "--id", "flow_id", pub=stream_keys[1])
     assert status == 0, stderr
     assert lines[0]["out_of_vocabulary"] == [categorical] and [line["id"] for line in lines] == [f"f{index}" for index in range(20)]
-    assert "(1 out-of-vocabulary values, 1 clipped)" in stderr[-1]
+    assert "(1 out-of-vocabulary values, 1 clipped, 0 imputed, 0 suspicious)" in stderr[-1]
+    assert lines[1]["clipped"] is True and "clipped" not in lines[0]  # the verdict says its flow was not scored as sent
     status, alerts, _ = _score(stream_run, source, "--id", "flow_id", "--alerts-only", pub=stream_keys[1])
     assert alerts == [line for line in lines if line["alert"]] and all(line["alert"] for line in alerts)
 
