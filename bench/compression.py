@@ -36,6 +36,7 @@ import onnx
 import onnxruntime as ort
 from onnx.utils import Extractor
 
+from rtguard.compute import default_threads
 from rtguard.config import validate_config
 from rtguard.data.prepare import Splits
 from rtguard.errors import RtguardError
@@ -186,7 +187,7 @@ def _session(path: Path) -> ort.InferenceSession:
     """Evaluate's session settings (all cores, no spinning, all optimizations), without the runtime's
     artifact contract, which the preprocessing-only graph does not meet."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = default_threads()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3

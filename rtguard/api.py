@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rtguard.artifact import SCORE_OUTPUTS
+from rtguard.compute import in_chunks
 from rtguard.config import RunConfig, load_config
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import DataError, RtguardError
@@ -115,17 +116,17 @@ class Detector:
 
     def _score(self, flows: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], list[list[str]]]:
         rows, unknown = self._rows(flows)
-        probabilities, extra = [], {name: [] for name in self._extra}
-        for start in range(0, len(rows), self._max_batch):
-            checked, _ = self.session.check({INPUT_NAME: rows[start : start + self._max_batch]})
-            answer, *scores = self.session.run_checked_outputs(checked, [OUTPUT_NAME, *self._extra])
-            probabilities.append(answer)
-            for name, values in zip(self._extra, scores):
-                extra[name].append(values.reshape(len(checked)))
-        n_classes = len(self.schema.classes)
-        return (np.concatenate(probabilities) if probabilities else np.empty((0, n_classes), dtype=np.float32),
-                {name: np.concatenate(parts) if parts else np.empty(0, dtype=np.float32) for name, parts in extra.items()},
-                unknown)
+        if not len(rows):  # nothing to run: the shapes a batch would have had
+            return (np.empty((0, len(self.schema.classes)), dtype=np.float32),
+                    {name: np.empty(0, dtype=np.float32) for name in self._extra}, unknown)
+        probabilities, *scores = in_chunks(self._run, rows, self._max_batch)
+        return probabilities, dict(zip(self._extra, scores)), unknown
+
+    def _run(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One checked session call: the probabilities, then each extra score output as a vector."""
+        checked, _ = self.session.check({INPUT_NAME: rows})
+        answer, *scores = self.session.run_checked_outputs(checked, [OUTPUT_NAME, *self._extra])
+        return (answer, *(values.reshape(len(checked)) for values in scores))
 
     def _rows(self, flows: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
         """Encoded float32 rows; columns beyond the features are ignored, missing ones are all named."""
