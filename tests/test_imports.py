@@ -231,3 +231,24 @@ def test_the_base_install_is_the_serving_install_and_the_train_extra_brings_the_
     missing = {module: distributions.get(module) for module in imported
                if not {name.lower().replace("_", "-") for name in distributions.get(module, [module])} & base}
     assert not missing, f"the serving path imports packages the base install lacks: {missing}"
+
+
+def _lazy_reexport(node: ast.stmt) -> bool:
+    """A module-level __getattr__ that only imports and returns (PEP 562): how the package root re-exports its
+    Python API without importing it for every `import rtguard.x`."""
+    return (isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+            and all(isinstance(inner, (ast.Import, ast.ImportFrom, ast.Return, ast.Raise, ast.If, ast.Expr)) for inner in node.body))
+
+
+def test_package_init_files_only_re_export():
+    """Stage logic lives in named modules (evaluate/stage.py, ...); an __init__.py holds imports and __all__."""
+    offending = []
+    for module, (path, tree) in MODULES.items():
+        if path.name != "__init__.py":
+            continue
+        for node in tree.body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            names_all = isinstance(node, ast.Assign) and [getattr(target, "id", None) for target in node.targets] == ["__all__"]
+            if not (docstring or names_all or isinstance(node, (ast.Import, ast.ImportFrom)) or _lazy_reexport(node)):
+                offending.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offending, f"logic in __init__.py (move it to a named module and re-export it): {offending}"
