@@ -79,6 +79,8 @@ ENTRIES: tuple[Entry, ...] = (
           _CLASSIFY, refused={"anomaly": _DISTILL}),
     Entry("distilled-gbdt", "a small MLP student distilled from a LightGBM teacher: trees distilled into a network",
           _CLASSIFY, refused={"anomaly": _DISTILL}),
+    Entry("ensemble", "a soft vote of the reference network and a LightGBM model (optimize.trees.gbdt), one graph",
+          _CLASSIFY, refused={"anomaly": _SUPERVISED_TREES}),
     # The anomaly task's own variants: the other detectors, trained on the same benign rows beside the reference.
     Entry("autoencoder", "dense autoencoder detector", _ANOMALY, refused={"classify": _DETECTOR}, default_for=_ANOMALY),
     Entry("kitnet", "KitNET-style ensemble of small autoencoders", _ANOMALY, refused={"classify": _DETECTOR}, default_for=_ANOMALY),

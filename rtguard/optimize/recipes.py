@@ -15,6 +15,7 @@ from rtguard.config import OptimizeConfig
 from rtguard.errors import ConfigError
 from rtguard.optimize.adversarial import AdversarialFineTuning
 from rtguard.optimize.distill import Distillation, TreeTeacherDistillation
+from rtguard.optimize.ensemble import SoftVote
 from rtguard.optimize.fp16 import Float16
 from rtguard.optimize.graph import GraphOptimization
 from rtguard.optimize.mixed import MixedInt8
@@ -49,6 +50,7 @@ NAMED: dict[str, Callable[[OptimizeConfig], Recipe]] = {
     "tree-distilled": lambda s: _trees("tree", s.trees.tree.model_dump(), s, teacher="reference"),
     "distilled-gbdt": lambda s: Recipe([GraphOptimization()], [TreeTeacherDistillation(
         **s.distillation.model_dump(), teacher_trees=s.trees.gbdt)]),
+    "ensemble": lambda s: Recipe([SoftVote(trees=s.trees.gbdt, opset=s.opset, parity_tolerance=s.trees.parity_tolerance)]),
 }
 
 

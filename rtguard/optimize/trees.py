@@ -49,15 +49,15 @@ class TreeModel(TreeModelConfig, OnnxPass):
         model = onnx.load(str(source))
         preprocessing, boundary = preprocessing_graph(model)
         splits, n_classes = context.splits, len(context.schema.classes)
-        points = _run(preprocessing, boundary, splits.x_train)
-        labels = splits.y_train if self.teacher == "labels" else _run(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
+        points = run_graph(preprocessing, boundary, splits.x_train)
+        labels = splits.y_train if self.teacher == "labels" else run_graph(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
         settings = TreeModelConfig(**{key: getattr(self, key) for key in TreeModelConfig.model_fields})
         started = time.perf_counter()
         estimator = fit_tree_model(self.family, settings, points, labels, self.seed, self.threads)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         classes = [int(c) for c in estimator.classes_]
-        merged = _merge(preprocessing, boundary, to_onnx(estimator, points.shape[1], self.opset), classes, n_classes)
+        merged = merge_classifier(preprocessing, boundary, to_onnx(estimator, points.shape[1], self.opset), classes, n_classes)
         convert_seconds = time.perf_counter() - started
         onnx.save(merged, str(target))
         parity = self._parity(merged, estimator, preprocessing, boundary, splits.x_test[:PARITY_ROWS], classes, n_classes)
@@ -75,8 +75,8 @@ class TreeModel(TreeModelConfig, OnnxPass):
     def _parity(self, merged, estimator, preprocessing, boundary, rows, classes, n_classes) -> dict:
         """The library's probabilities against ONNX Runtime's, on test rows; raise beyond tolerance."""
         expected = np.zeros((len(rows), n_classes), dtype=np.float32)
-        expected[:, classes] = estimator.predict_proba(_run(preprocessing, boundary, rows))
-        actual = _run(merged, OUTPUT_NAME, rows)
+        expected[:, classes] = estimator.predict_proba(run_graph(preprocessing, boundary, rows))
+        actual = run_graph(merged, OUTPUT_NAME, rows)
         max_diff = float(np.abs(expected - actual).max()) if len(rows) else 0.0
         agreement = float((expected.argmax(1) == actual.argmax(1)).mean()) if len(rows) else 1.0
         if not max_diff <= self.parity_tolerance:
@@ -85,16 +85,16 @@ class TreeModel(TreeModelConfig, OnnxPass):
         return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
 
 
-def _run(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
+def run_graph(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.concatenate([session.run([output], {INPUT_NAME: rows[i : i + CHUNK]})[0] for i in range(0, max(len(rows), 1), CHUNK)])
 
 
-def _merge(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
+def merge_classifier(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
     """preprocessing -> trees -> probabilities [batch, n_classes] as one model; classes the trees never saw get 0."""
     trees = onnx.compose.add_prefix(trees, PREFIX)
     trees.ir_version = preprocessing.ir_version
-    _dedupe_opsets(trees)
+    dedupe_opsets(trees)
     merged = onnx.compose.merge_models(preprocessing, trees, io_map=[(boundary, trees.graph.input[0].name)],
                                        outputs=[PREFIX + "probabilities"])
     graph = merged.graph
@@ -111,7 +111,7 @@ def _merge(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto
     return merged
 
 
-def _dedupe_opsets(model: onnx.ModelProto) -> None:
+def dedupe_opsets(model: onnx.ModelProto) -> None:
     """skl2onnx can import a domain twice; keep the highest version of each."""
     versions: dict[str, int] = {}
     for entry in model.opset_import:
