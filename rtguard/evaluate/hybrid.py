@@ -23,6 +23,7 @@ from rtguard.errors import RtguardError
 from rtguard.artifact import ANOMALY_SCORE, calibrate_threshold, threshold_allowing
 from rtguard.evaluate.anomaly import detection_by_label
 from rtguard.runfolder import RunFolder
+from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session
 
 DETECTORS = ("classifier", "anomaly", "hybrid")
 CAUGHT = 0.5  # a type is caught when at least this share of its test flows alert
@@ -111,14 +112,10 @@ def _share(by_type: dict, names: list[str]) -> float:
 
 
 def _classifier(path: Path, benign_index: int):
-    from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session
-
     session = create_session(path, RuntimeConfig())
     return lambda rows: 1.0 - session.run([OUTPUT_NAME], {INPUT_NAME: rows})[0][:, benign_index]
 
 
 def _detector(path: Path):
-    from rtguard.runtime.session import INPUT_NAME, create_session
-
     session = create_session(path, RuntimeConfig())
     return lambda rows: session.run([ANOMALY_SCORE], {INPUT_NAME: rows})[0]

@@ -11,6 +11,7 @@ from torch import nn
 from rtguard.config import PruningConfig
 from rtguard.errors import RtguardError
 from rtguard.optimize.passes import ModelPass, PassContext, training_summary
+from rtguard.train.anomaly import fine_tune_detector
 from rtguard.train.loop import cross_entropy, fit
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -106,8 +107,6 @@ def _fine_tune(model: nn.Module, context: PassContext, settings: FineTuning) -> 
     """Recover what pruning cost with the reference's own loss: a classifier's cross-entropy, or a detector's reconstruction error."""
     torch.manual_seed(context.train_config.seed)
     if settings.objective == "reconstruction":
-        from rtguard.train.anomaly import fine_tune_detector
-
         return fine_tune_detector(model, context.splits, context.train_config, settings.benign_rows,
                                   epochs=settings.finetune_epochs, learning_rate=settings.learning_rate)
     objective = cross_entropy(context.splits.y_train, len(context.schema.classes), context.train_config.class_weighting)

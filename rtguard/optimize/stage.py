@@ -26,6 +26,8 @@ from rtguard.errors import RtguardError
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.machine import machine_info
 from rtguard.models import load_model
+from rtguard.models.autoencoder import load_detector
+from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
 from rtguard.optimize.build import build_variant, export_checked
 from rtguard.optimize.export import warm_up_exporter
 from rtguard.optimize.passes import PassContext
@@ -55,9 +57,6 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
     policy = run_policy(run)
     point = OperatingPoint(mode=policy.operating_point, target=policy.operating_target())
     if anomaly:  # detectors trained on benign rows: their own model, calibration rows and recipes (optimize/anomaly.py)
-        from rtguard.models.autoencoder import load_detector
-        from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
-
         model = load_detector(schema, config.anomaly, run.weights)
         context = with_validation_calibration(pass_context(config, schema, splits, model), config.optimize.calibration_samples, config.data.seed)
     else:
