@@ -1,12 +1,12 @@
-"""Data sets: each loader returns LabelledFrames; `prepare` turns them into a schema and splits.
+"""Data sets: each loader returns LabelledFrames (data/frames.py); data/prepare.py turns them into a schema and splits.
 
-The data stage (load_frames, prepare_run_data) lives in rtguard.data.stage and is not re-exported here:
-the serving path imports rtguard.data.schema, which runs this file, and the stage reaches loaders
-that need training-only libraries (scikit-learn's digits). Import it from rtguard.data.stage.
+Only the FeatureSchema is re-exported: the serving path imports rtguard.data.schema, which runs this
+file, and needs neither pandas (frames, prepare, the loaders) nor the training libraries some loaders
+reach. Import the rest from its module: the data stage (load_frames, prepare_run_data) from
+rtguard.data.stage, LabelledFrames from rtguard.data.frames, prepare and Splits from
+rtguard.data.prepare, anomaly_labels_path from rtguard.data.anomaly.
 """
 
-from rtguard.data.anomaly import anomaly_labels_path
-from rtguard.data.frames import LabelledFrames
-from rtguard.data.prepare import prepare
+from rtguard.data.schema import FeatureSchema
 
-__all__ = ["LabelledFrames", "anomaly_labels_path", "prepare"]
+__all__ = ["FeatureSchema"]
