@@ -103,7 +103,7 @@ def _stage(stage: str) -> None:
 def _show_anomaly(report: dict) -> None:
     """An anomaly run's detectors side by side and per attack class (nothing for a classifier run)."""
     from rtguard.report.anomaly import anomaly_blocks
-    from rtguard.report.document import Bullets, Grid, Heading
+    from rtguard.report.blocks import Bullets, Grid, Heading
     from rtguard.report.table import rich_grid
 
     title = None

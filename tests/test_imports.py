@@ -255,3 +255,11 @@ def test_package_init_files_only_re_export():
             if not (docstring or names_all or isinstance(node, (ast.Import, ast.ImportFrom)) or _lazy_reexport(node)):
                 offending.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not offending, f"logic in __init__.py (move it to a named module and re-export it): {offending}"
+
+
+def test_the_command_line_starts_light():
+    """`import rtguard.cli` (every command's start, `--help` included) loads no model runtime, pandas or training library."""
+    heavy = (*TRAINING_ONLY, *NOT_AT_SERVING_TIME, "onnxruntime", "onnx", "openvino", "starlette")
+    script = f"import sys, rtguard.cli; print(sorted({{n.split('.')[0] for n in sys.modules}} & set({heavy!r})))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
