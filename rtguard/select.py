@@ -77,6 +77,7 @@ CHECKS = (
     Check("max_train_seconds", "training/update time", "train_seconds", "at_most", "s"),
     Check("require_signature", "signature verified", "signature_verified", "true", "bool"),
     Check("execution_provider", "execution provider", "execution_provider", "equals", "text"),
+    Check("max_batch_dependence", "verdicts independent of batch neighbours", "batch_dependence", "at_most", "rate"),
 )
 
 # Pareto objectives (quality, robustness, latency, throughput, size): metric, direction.
@@ -312,10 +313,11 @@ def choose(candidates: list[str], by_name: dict[str, dict], prefer: str) -> dict
     if len(tied) == 1:
         return {"chosen": best, "tied": tied, "tie_break": None}
     speed = {name: by_name[name].get("side_by_side") or side_by_side(by_name[name]) for name in tied}
-    fastest = max(tied, key=lambda name: (speed[name]["per_core"], name))
-    still = [name for name in tied if name == fastest or not clearly_faster(speed[fastest], speed[name])]
+    # The fastest are the tied candidates no other tied candidate clearly outruns: not a comparison with one point
+    # estimate that happened to come out on top.
+    still = [name for name in tied if not any(clearly_faster(speed[other], speed[name]) for other in tied if other != name)]
     if len(still) == 1:
-        return {"chosen": fastest, "tied": tied, "tie_break": "throughput per core"}
+        return {"chosen": still[0], "tied": tied, "tie_break": "throughput per core"}
     smallest = min(still, key=lambda name: (by_name[name]["file_bytes"], name))
     same_size = [name for name in still if by_name[name]["file_bytes"] == by_name[smallest]["file_bytes"]]
     return {"chosen": smallest, "tied": tied, "tie_break": "file size" if len(same_size) == 1 else "name"}
