@@ -30,6 +30,7 @@ from rtguard.optimize.graph import GraphOptimization
 from rtguard.optimize.passes import ModelPass, OnnxPass, PassContext
 from rtguard.optimize.recipes import Recipe, recipe
 from rtguard.optimize.regions import preprocessing_nodes
+from rtguard.train.anomaly import train_detector
 
 
 class TrainDetector(AnomalyConfig, ModelPass):
@@ -38,8 +39,6 @@ class TrainDetector(AnomalyConfig, ModelPass):
     name: ClassVar[str] = "train-detector"
 
     def run(self, model: nn.Module, context: PassContext) -> tuple[nn.Module, dict]:
-        from rtguard.train.anomaly import train_detector
-
         result = train_detector(context.schema, context.splits, self, context.train_config)
         record = result.record
         return result.model, {"detector": self.detector, "epochs_run": record["epochs_run"], "best_epoch": record["best_epoch"],
