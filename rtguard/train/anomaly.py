@@ -158,8 +158,8 @@ def fit_reconstruction(model: nn.Module, parameters, loss: Callable[[nn.Module, 
             total += float(value.detach()) * len(batch)
         model.eval()
         with torch.no_grad():
-            val_loss = float(sum(loss(model, x_val[i : i + EVAL_BATCH]) * len(x_val[i : i + EVAL_BATCH])
-                                 for i in range(0, len(x_val), EVAL_BATCH)) / max(len(x_val), 1))
+            val_loss = (float(in_chunks(lambda part: loss(model, part) * len(part), x_val, EVAL_BATCH, join=sum) / len(x_val))
+                        if len(x_val) else 0.0)
         history.append({"epoch": epoch, "loss": total / len(order), "val_loss": val_loss})
         if val_loss < best_loss * (1 - MIN_RELATIVE_GAIN):
             best_loss, best_epoch, best_state = val_loss, epoch, copy.deepcopy(model.state_dict())
