@@ -30,6 +30,9 @@ def test_every_classifier_entry_builds_on_tiny_data(name, build):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [output.name for output in session.get_outputs()][:1] == ["probabilities"]
     assert record["params"] > 0 and sum(record["kernels"]["precision"].values()) > 0
+    fitted = sum(step["chosen"].get("fit_seconds", 0.0) for step in record["recipe"])  # a tree fit is training, not conversion
+    assert record["cost"]["train_seconds"] >= fitted
+    assert record["cost"]["produce_seconds"] == pytest.approx(record["cost"]["train_seconds"] + record["cost"]["convert_seconds"])
 
 
 @pytest.mark.parametrize("task,reference", REFERENCES)
