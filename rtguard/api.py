@@ -25,7 +25,7 @@ from rtguard.compute import in_chunks
 from rtguard.config import RunConfig, load_config
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import DataError, RtguardError
-from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, Trust, load_session
+from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputRejected, Trust, load_session
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder, alert_threshold, verdicts
 
@@ -83,23 +83,35 @@ class Detector:
         return list(self.schema.classes)
 
     def predict_proba(self, flows: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, float32 [flows, classes] in `classes` order."""
+        """Class probabilities, float32 [flows, classes] in `classes` order (NaN for a suspicious flow, see predict)."""
         return self._score(flows)[0]
 
     def predict(self, flows: pd.DataFrame) -> pd.DataFrame:
         """One row per flow, on the input's index: `class`, `alert`, a `score_<class>` column per class,
-        the artifact's extra scores (`attack_score` or `anomaly_score`) and `out_of_vocabulary`
-        (the categorical features whose value training never saw, a list, empty when none)."""
-        probabilities, extra, unknown = self._score(flows)
-        results = verdicts(probabilities, self.schema, self.alert_threshold, unknown)
-        frame = pd.DataFrame({
-            "class": [result["class"] for result in results],
-            "alert": np.array([result["alert"] for result in results], dtype=bool),
+        the artifact's extra scores (`attack_score` or `anomaly_score`), `out_of_vocabulary` (the
+        categorical features whose value training never saw, a list, empty when none), `imputed` and
+        `clipped` (the input guard replaced a NaN/infinity by the training median, or moved a value
+        into the training range) and `suspicious`: as `rtguard score` does, a flow holding NaN or
+        infinity where training imputed none is not scored but alerted, with the reason here
+        (its class is None and its scores NaN); None for every scored flow."""
+        probabilities, extra, unknown, imputed, clipped, suspicious = self._score(flows)
+        scored = np.array([reason is None for reason in suspicious], dtype=bool)
+        results = verdicts(probabilities[scored], self.schema, self.alert_threshold,
+                           [fields for fields, keep in zip(unknown, scored) if keep])
+        classes, alert = np.full(len(scored), None, dtype=object), np.ones(len(scored), dtype=bool)
+        classes[scored] = [result["class"] for result in results]
+        alert[scored] = [result["alert"] for result in results]
+        index = flows.index
+        return pd.DataFrame({
+            "class": pd.Series(classes, index=index, dtype=object),  # object, so a suspicious flow's class stays None
+            "alert": alert,
             **{f"score_{name}": probabilities[:, index] for index, name in enumerate(self.schema.classes)},
             **extra,
             "out_of_vocabulary": unknown,
-        }, index=flows.index)
-        return frame
+            "imputed": imputed,
+            "clipped": clipped,
+            "suspicious": pd.Series(suspicious, index=index, dtype=object),
+        }, index=index)
 
     def close(self) -> None:
         self.session.close()
@@ -114,19 +126,58 @@ class Detector:
         return (f"Detector(run={str(self.run)!r}, variant={self.variant!r}, {len(self.features)} features -> "
                 f"{self.classes}, alert_threshold={self.alert_threshold:.6g})")
 
-    def _score(self, flows: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], list[list[str]]]:
+    def _score(self, flows: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray], list[list[str]], np.ndarray, np.ndarray, list]:
+        """Probabilities, extra scores, out-of-vocabulary features, imputed and clipped flags, and the suspicious flows' reasons."""
         rows, unknown = self._rows(flows)
-        if not len(rows):  # nothing to run: the shapes a batch would have had
-            return (np.empty((0, len(self.schema.classes)), dtype=np.float32),
-                    {name: np.empty(0, dtype=np.float32) for name in self._extra}, unknown)
-        probabilities, *scores = in_chunks(self._run, rows, self._max_batch)
-        return probabilities, dict(zip(self._extra, scores)), unknown
+        probabilities, *scores, imputed, clipped, suspicious = in_chunks(self._run, rows, self._max_batch)
+        return probabilities, dict(zip(self._extra, scores)), unknown, imputed, clipped, suspicious.tolist()
 
     def _run(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One checked session call: the probabilities, then each extra score output as a vector."""
-        checked, _ = self.session.check({INPUT_NAME: rows})
-        answer, *scores = self.session.run_checked_outputs(checked, [OUTPUT_NAME, *self._extra])
-        return (answer, *(values.reshape(len(checked)) for values in scores))
+        """One chunk: probabilities, each extra score, the imputed and clipped flags and the suspicious reasons per row.
+
+        When the guard refuses the chunk, its rows are checked one by one, as `rtguard score` does:
+        a row refused for NaN/infinity training never imputed is suspicious (alerted, not scored);
+        any other refusal raises InputRejected naming the flow.
+        """
+        n_rows = len(rows)
+        probabilities = np.full((n_rows, len(self.schema.classes)), np.nan, dtype=np.float32)
+        scores = [np.full(n_rows, np.nan, dtype=np.float32) for _ in self._extra]
+        flags = {"imputed": np.zeros(n_rows, dtype=bool), "clipped": np.zeros(n_rows, dtype=bool)}
+        suspicious = np.full(n_rows, None, dtype=object)
+        if not n_rows:  # nothing to check or run: the shapes a chunk would have had
+            return (probabilities, *scores, flags["imputed"], flags["clipped"], suspicious)
+        try:
+            checked, _, touched = self.session.inspect({INPUT_NAME: rows})
+            kept = np.arange(n_rows)
+        except InputRejected:
+            checked, kept, touched = self._one_by_one(rows, suspicious)
+        for kind, rows_touched in touched.items():
+            if kind in flags:
+                flags[kind][kept] = rows_touched
+        if len(kept):
+            answer, *extra = self.session.run_checked_outputs(checked, [OUTPUT_NAME, *self._extra])
+            probabilities[kept] = answer
+            for column, values in zip(scores, extra):
+                column[kept] = values.reshape(len(kept))
+        return (probabilities, *scores, flags["imputed"], flags["clipped"], suspicious)
+
+    def _one_by_one(self, rows: np.ndarray, suspicious: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        good, kept, flags = [], [], []
+        for position, row in enumerate(rows):
+            try:
+                checked, _, touched = self.session.inspect({INPUT_NAME: row[None]})
+            except InputRejected as exc:
+                reason = str(exc).replace("the first is row 0, ", "")
+                if np.isfinite(row).all():
+                    raise InputRejected(f"a flow was refused: {reason}") from None
+                suspicious[position] = reason
+                continue
+            good.append(checked)
+            kept.append(position)
+            flags.append(touched)
+        touched = {kind: np.array([kind in flag for flag in flags], dtype=bool) for kind in {k for flag in flags for k in flag}}
+        checked = np.concatenate(good) if good else rows[:0]
+        return checked, np.array(kept, dtype=int), touched
 
     def _rows(self, flows: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
         """Encoded float32 rows; columns beyond the features are ignored, missing ones are all named."""

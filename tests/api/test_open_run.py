@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from rtguard.artifact import ALERT
 from rtguard.config import RuntimeConfig
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import DataError, RtguardError
+from rtguard.integrity import sign_all
 from rtguard.runtime import Trust, load_session
 from rtguard.stream.flows import records_from_rows
 
@@ -88,3 +91,28 @@ def test_open_run_is_torch_free(api_run, api_keys, flows, tmp_path):
             f"assert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_repairs_are_flagged_and_unimputable_flows_alert_as_suspicious(api_run, api_keys, flows, tmp_path):
+    """NaN/infinity follow training's rule as in `rtguard score`: imputed and flagged, or, where training imputed
+    none, the flow is alerted as suspicious instead of scored; a value beyond the training range is clipped and flagged."""
+    schema = FeatureSchema.load(api_run / "schema.json")
+    numeric = next(f for f in schema.features if f.kind != "categorical" and f.fill is not None)
+    odd = flows.head(4).copy()
+    odd.loc[odd.index[1], numeric.name] = float("nan")
+    odd.loc[odd.index[2], numeric.name] = numeric.maximum * 1000 + 1e6
+    with rtguard.open_run(api_run, api_keys[1], variant="onnx-fp32") as detector:
+        verdicts = detector.predict(odd)
+    assert verdicts["imputed"].tolist() == [False, True, False, False]
+    assert verdicts["clipped"].tolist() == [False, False, True, False]
+    assert verdicts["suspicious"].isna().all() and verdicts["class"].notna().all()
+
+    strict = Path(shutil.copytree(api_run, tmp_path / "run"))  # the same run, had training refused non-finite values
+    schema.features[[f.name for f in schema.features].index(numeric.name)].fill = None
+    schema.save(strict / "schema.json")
+    sign_all(strict, api_keys[0])
+    with rtguard.open_run(strict, api_keys[1], variant="onnx-fp32") as detector:
+        verdicts = detector.predict(odd)
+    assert verdicts["alert"].iloc[1] and verdicts["class"].iloc[1] is None and "non-finite" in verdicts["suspicious"].iloc[1]
+    assert np.isnan(verdicts.filter(like="score_").iloc[1]).all()
+    assert verdicts["suspicious"].drop(odd.index[1]).isna().all() and verdicts["class"].drop(odd.index[1]).notna().all()
