@@ -49,6 +49,8 @@ METRIC_KEYS = {
     "membership_auc": "membership-inference attack AUC, a number (evaluate/robustness.py)",
     "peak_memory_bytes": "later: peak resident memory while serving the variant",
     "signature_verified": "later (signing): true when the artifact's signature verified",
+    "batch_dependence": "share of probed selection rows whose verdict (class or alert) changes when scored in a batch with "
+                        "adversarial or random neighbours instead of alone (evaluate/batch_dependence.py)",
 }
 
 # Objectives a policy may rank the passing variants by: always measured by evaluate.
@@ -80,6 +82,9 @@ class Policy(BaseModel):
     max_train_seconds: float | None = Field(None, gt=0, description="Training/update time from data to artifact.")
     require_signature: bool = Field(False, description="The artifact's signature must have verified.")
     execution_provider: str | None = Field(None, description="e.g. CPUExecutionProvider, CUDAExecutionProvider.")
+    max_batch_dependence: float | None = Field(0.0, ge=0, le=1, description="Share of selection rows whose verdict may change "
+                                               "when batched with adversarial neighbours: above it, micro-batching would let one "
+                                               "client's rows change another's verdicts, so the variant does not ship.")
     prefer: Preference = Field("detection_rate", description="Which objective decides among the passing variants; "
                                "statistical ties are broken by throughput per core, then size.")
 

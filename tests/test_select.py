@@ -30,6 +30,7 @@ CASES = [
     ("require_signature", True, {}, {"signature_verified": True}, {"signature_verified": False}),
     ("execution_provider", "CPUExecutionProvider", {}, {"execution_provider": "CPUExecutionProvider"},
      {"execution_provider": "CUDAExecutionProvider"}),
+    ("max_batch_dependence", 0.0, {}, {"batch_dependence": 0.0}, {"batch_dependence": 0.4}),
 ]
 
 
@@ -84,7 +85,7 @@ QUALITY = ("detection_rate", "false_positive_rate", "macro_f1")
 def _metrics(detection, fpr, p99, throughput, size, **extra):
     """Speed and size at the top level, quality under `selection` (what the gate reads), as evaluate writes them."""
     quality = {"detection_rate": detection, "false_positive_rate": fpr, "macro_f1": 0.9} | {k: v for k, v in extra.items() if k in QUALITY}
-    return {"latency_p99_ms": p99, "throughput_per_s": throughput, "file_bytes": size,
+    return {"latency_p99_ms": p99, "throughput_per_s": throughput, "file_bytes": size, "batch_dependence": 0.0,
             **{k: v for k, v in extra.items() if k not in QUALITY}, "selection": quality}
 
 
@@ -310,3 +311,16 @@ def test_a_throughput_lead_counts_only_when_the_side_by_side_rounds_agree_on_it(
     assert clearly_faster(nine_of_ten, behind)
     barely = {"per_core": 1050.0, "rounds": [1050.0] * 10}  # every round, but 5% is not worth a flip
     assert not clearly_faster(barely, behind)
+
+
+def test_a_batch_dependent_variant_does_not_ship_under_the_default_policy():
+    """Adversarial finding: int8-dynamic's per-batch activation scales let 8 crafted neighbour rows flip attack flows."""
+    variants = _variants(**{
+        "torch-fp32": _metrics(0.90, 0.01, 0.01, 9000, 100),
+        "onnx-fp32": _metrics(0.90, 0.01, 0.08, 8000, 100),
+        "int8-dynamic": _metrics(0.95, 0.01, 0.05, 9000, 30, batch_dependence=0.19),
+    })
+    selection = select(variants, Policy())
+    gated = {v["name"]: v for v in selection["variants"]}
+    assert selection["chosen"] == "onnx-fp32" and gated["int8-dynamic"]["blocking"] == ["max_batch_dependence"]
+    assert select(variants, Policy(max_batch_dependence=None))["chosen"] == "int8-dynamic"

@@ -21,7 +21,9 @@ from rtguard.config import RuntimeConfig
 from rtguard.errors import ConfigError
 from rtguard.runtime.errors import RunFailed
 from rtguard.runtime.guarded import GuardedSession
-from rtguard.runtime.loader import Trust, load_session, read_schema, signed_release, stated_threshold, trusted_folder
+from rtguard.runtime.loader import (
+    Trust, load_session, measured_batch_dependence, read_schema, signed_release, stated_threshold, trusted_folder,
+)
 from rtguard.runtime.smoke import smoke_test
 from rtguard.runtime.session import OUTPUT_NAME
 
@@ -39,9 +41,10 @@ def load_backend_session(variant_dir: Path, trust: Trust, settings: RuntimeConfi
         metadata = {prop.key: prop.value for prop in onnx.load(str(folder / "model.onnx"), load_external_data=False).metadata_props}
         threshold = stated_threshold(Path(variant_dir), metadata)
         release = signed_release(folder, variant_dir, trust)
+        dependence = measured_batch_dependence(folder)
     session = GuardedSession(BackendRunner(model, settings.deadline_ms / 1000), schema, settings, Path(variant_dir).name,
                              record={"backend": model.backend, **model.settings}, alert_threshold=threshold)
-    session.release = release
+    session.release, session.batch_dependence = release, dependence
     smoke_test(session)
     return session
 

@@ -28,6 +28,7 @@ from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
 from rtguard.evaluate.attacks import whitebox_rows
+from rtguard.evaluate.batch_dependence import batch_dependence
 from rtguard.evaluate.inputs import evaluation_inputs
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics, ranking_quality
@@ -135,6 +136,8 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
         scores, alerts = outputs[scorer.name]
         selection_scores, selection_alerts = chosen[scorer.name]
         selection_benign = splits.y_selection == 0
+        batched = batch_dependence(lambda rows: scorer.score(rows)[1].astype(bool), splits.x_selection,
+                                   np.abs(selection_scores - np.float32(scorer.threshold)), schema, settings.robustness.seed)
         results[scorer.name] = {
             **detection_metrics(scores, alerts, splits.y_test, labels, scorer.threshold, config.anomaly.target_fpr),
             **speed[predictor.name],
@@ -150,6 +153,7 @@ def evaluate_anomaly_run(run: RunFolder, show_progress: bool = True) -> dict[str
                           **ranking_quality(~selection_benign, selection_scores), "rows": int(len(splits.y_selection))},
             **intervals[scorer.name],
             **({"evasion_rate": evasion[scorer.name]} if evasion else {}),
+            **batched,
         }
         path = run.baseline_metrics if scorer.name == BASELINE else run.variant(scorer.name) / "metrics.json"
         write_json(path, results[scorer.name])

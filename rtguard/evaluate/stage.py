@@ -20,6 +20,7 @@ from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.compute import in_chunks
 from rtguard.evaluate.backends import measure_backends
+from rtguard.evaluate.batch_dependence import classifier_dependence
 from rtguard.evaluate.anomaly import evaluate_anomaly_run
 from rtguard.evaluate.inputs import evaluation_inputs
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
@@ -86,6 +87,8 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     results = {}
     for predictor in predictors:
         mine, point = probabilities[predictor.name], points[predictor.name]
+        batched = classifier_dependence(predictor.predict, splits.x_selection, mine["selection"], schema, point["threshold"],
+                                        settings.robustness.seed)
         results[predictor.name] = {
             **decision_quality(splits.y_test, mine["test"], point["threshold"], schema),
             "agreement": float((mine["test"].argmax(axis=1) == baseline["test"].argmax(axis=1)).mean()),
@@ -98,6 +101,7 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
             **intervals[predictor.name],
             **speed[predictor.name],
             **robustness.get(predictor.name, {}),
+            **batched,
             "backends": backends.get(predictor.name, {}),
         }
         path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"

@@ -42,6 +42,7 @@ class GuardedSession:
         self.schema = schema
         self.alert_threshold = alert_threshold  # the artifact's own operating point (rtguard.artifact), None if it states none
         self.release: int | None = None  # the signed release number (rtguard.integrity.release); None when loaded unsigned
+        self.batch_dependence: float | None = None  # measured by evaluate (metrics.json); None: never measured
         self.settings = record  # what runs the model, and how: recorded beside its numbers
         self.counts: Counter[str] = Counter()
         self.session = session  # the raw ONNX Runtime session (None on other backends), for measurements that compare against it

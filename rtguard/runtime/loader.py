@@ -7,6 +7,7 @@ Loading without a signature takes an explicit switch and logs a warning every ti
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -49,7 +50,20 @@ def load_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig) -> Gu
     with trusted_folder(variant_dir, trust, settings.max_model_mib) as folder:
         session = load_folder(folder, Path(variant_dir).name, settings)
         session.release = signed_release(folder, variant_dir, trust)
+        session.batch_dependence = measured_batch_dependence(folder)
     return session
+
+
+def measured_batch_dependence(folder: Path) -> float | None:
+    """The variant's measured batch dependence (metrics.json, signed with it), or None when it was never measured."""
+    path = folder / "metrics.json"
+    if not os.path.lexists(path):
+        return None
+    try:
+        value = json.loads(read_regular(path, 64 << 20)).get("batch_dependence")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def signed_release(folder: Path, variant_dir: Path, trust: Trust) -> int | None:

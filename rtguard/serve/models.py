@@ -136,7 +136,11 @@ class Repository:
             session.close()
             raise
         serve = self.config.serve
-        batcher = MicroBatcher(session.run_checked, coalesce=serve.batching, window_s=serve.batch_window_ms / 1000,
+        coalesce = serve.batching and session.batch_dependence == 0
+        if serve.batching and not coalesce:  # one client's rows must never change another's verdict
+            log.warning("not coalescing requests: the variant's verdicts depend on the rows batched with it", extra={"fields": {
+                "variant": variant, "batch_dependence": "not measured" if session.batch_dependence is None else session.batch_dependence}})
+        batcher = MicroBatcher(session.run_checked, coalesce=coalesce, window_s=serve.batch_window_ms / 1000,
                                max_rows=serve.max_batch_rows, observe=self.metrics.observe_batch)
         contract = Contract(len(session.schema.features), len(session.schema.classes), self.config.runtime.max_batch,
                             TRITON_PLATFORMS[backend])

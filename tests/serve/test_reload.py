@@ -46,6 +46,10 @@ def repository(signed_run, serve_keys):
     escaping = shutil.copytree(second, signed_run.parent / "escaping")  # a decision naming a path (signed, even)
     (escaping / "selection.json").write_text(json.dumps({"chosen": "../run/variants/onnx-fp32"}))
     sign_selection(escaping, serve_keys[0], release)
+    dependent = shutil.copytree(variants / SERVED, variants / "dependent")  # measured batch-dependent, signed as such
+    metrics = json.loads((dependent / "metrics.json").read_text())
+    (dependent / "metrics.json").write_text(json.dumps({**metrics, "batch_dependence": 0.5}))
+    sign_variant(dependent, serve_keys[0], release=release)
     return signed_run
 
 
@@ -162,6 +166,29 @@ def test_reload_needs_an_admin_key_json_and_a_host_the_server_listens_as(server,
     rebound = client.post(LOAD, content=body, headers={"Content-Type": "application/json", "Host": "evil.example"})
     assert rebound.status_code == 421 and "Host 'evil.example' is not a name this server listens as" in error_of(rebound)
     assert version(client) == serving
+
+
+def test_requests_for_a_batch_dependent_variant_are_never_coalesced(server, client, repository):
+    """Adversarial finding: int8-dynamic's verdicts depended on the rows micro-batched with them."""
+    assert client.post(LOAD, json={"parameters": {"variant": "dependent"}}).status_code == 200
+    assert '"message":"not coalescing requests: the variant\'s verdicts depend on the rows batched with it"' in server.log.read_text()
+    assert '"batch_dependence":0.5' in server.log.read_text()
+    rows = sample_rows(repository, 1)
+
+    def runs_and_requests() -> tuple[float, float]:
+        lines = dict(line.rsplit(" ", 1) for line in client.get("/metrics").text.splitlines() if line.startswith("rtguard_batch_requests_"))
+        return float(lines["rtguard_batch_requests_count"]), float(lines["rtguard_batch_requests_sum"])
+
+    before = runs_and_requests()
+    with httpx.Client(base_url=server.url, timeout=60) as own:
+        threads = [threading.Thread(target=lambda: own.post(INFER, json=infer_body(rows))) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    runs, requests = (after - first for after, first in zip(runs_and_requests(), before))
+    assert runs == requests == 8  # one run per request: none shared a run with another client's rows
+    assert client.post(LOAD, json={"parameters": {"variant": SERVED}}).status_code == 200
 
 
 def test_an_older_release_is_refused_unless_the_admin_overrides(server, client, repository, serve_keys):
