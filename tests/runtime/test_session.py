@@ -62,3 +62,17 @@ def test_session_settings_are_explicit_and_recorded(variant):
         "graph_optimization_level": "basic", "allow_spinning": False, "memory_limit_mib": 1024, "validated": True,
     }
     assert session.schema == SCHEMA
+
+
+def test_verify_refuses_a_signed_model_that_fails_its_smoke_test(tmp_path, keys):
+    """Adversarial finding: `verify` said "loads" (and `score` exited 0 having scored nothing) for a model needing gigabytes per call."""
+    from typer.testing import CliRunner
+
+    from rtguard.cli import app
+    from rtguard.integrity import sign_variant
+
+    folder = write_variant(tmp_path / "hostile", allocating_model(False), ALLOCATION_SCHEMA)
+    sign_variant(folder, keys[0])
+    result = CliRunner().invoke(app, ["verify", str(folder), "--pub", str(keys[1])])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 2 and "hostile failed the smoke test on rows at the edges of its training range" in said
