@@ -120,6 +120,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+ADMIN_TOKEN = "bench-admin-0123456789abcdef"
+
+
 def server_config(batching: bool, window_ms: float = 1.0) -> str:
     # One ONNX Runtime thread: a request's few rows give a second intra-op thread nothing to
     # share, and on 2 cores it would only wait for the core the event loop or the client holds.
@@ -288,14 +291,19 @@ def reload_under_load(run: Path, pub: Path, variants: tuple[str, str], single: l
     """Hot reloads every RELOAD_EVERY_S, alternating two variants, while single-flow requests arrive at RELOAD_RATE."""
     import httpx
 
-    with Server.rtguard(run, variants[0], pub, server_config(True), scratch, "reload") as server:
+    admin = scratch / "admin.keys"  # hot reload takes an admin key (#17)
+    admin.write_text(f"bench:{ADMIN_TOKEN}\n")
+    admin.chmod(0o600)
+    config = server_config(True).replace("[serve]\n", f"[serve]\nadmin_keys_file = {json.dumps(str(admin))}\n")
+    with Server.rtguard(run, variants[0], pub, config, scratch, "reload") as server:
         warm(server, single, 500)
         reloads, threads = [], []
 
         def reload(variant: str) -> None:
             started = time.perf_counter()
             answer = httpx.post(f"http://{HOST}:{server.port}/v2/repository/models/{MODEL}/load",
-                                json={"parameters": {"variant": variant}}, timeout=60)
+                                json={"parameters": {"variant": variant}}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                                timeout=60)
             reloads.append({"variant": variant, "status": answer.status_code, "seconds": time.perf_counter() - started})
 
         def tick(elapsed: float) -> None:  # reloads run on their own threads: the generator's schedule never waits for them
@@ -369,7 +377,7 @@ def main() -> int:
     args = parser.parse_args()
     from importlib.metadata import version
 
-    from rtguard.integrity import generate_keypair, sign_all
+    from rtguard.integrity import generate_keypair, next_release, sign_all
     from rtguard.machine import machine_info
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -380,8 +388,9 @@ def main() -> int:
         else:
             _small_run(run)
         private, public = generate_keypair(scratch / "bench.key")
+        release = next_release(private)  # one release: alternating between the two is no rollback
         for variant in args.variants:
-            sign_all(run / "variants" / variant, private)
+            sign_all(run / "variants" / variant, private, release=release)
         results = measure(run, public, tuple(args.variants), args.quick, scratch)
     versions = {name: version(name) for name in ("onnxruntime", "uvicorn", "starlette", "uvloop", "httptools", "orjson")}
     text = render(results, machine_info(), versions)
