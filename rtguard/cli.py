@@ -618,6 +618,11 @@ def serve(
 NOTHING_SCORED_EXIT = 4  # `rtguard score` read flows and scored none: told apart from bad input (2) and a partial stream (0)
 
 
+class ScoreEngine(str, Enum):
+    stream = "stream"
+    spark = "spark"
+
+
 class StreamFormat(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
@@ -643,6 +648,9 @@ def score(
     batch: int = typer.Option(1024, "--batch", min=1, help="Most lines scored in one session call (capped at runtime.max_batch)."),
     wait_ms: float = typer.Option(5.0, "--wait-ms", min=0, help="How long the first line of a batch waits for more input before the batch is scored anyway."),
     max_line_bytes: int = typer.Option(65536, "--max-line-bytes", min=1, help="Longer lines are dropped unread and reported."),
+    engine: ScoreEngine = typer.Option(ScoreEngine.stream, "--engine", help="stream: this process, line by line (stdin, tail -F); "
+                                       "spark: a flow archive (CSV, JSON lines or Parquet, a file or folder) on a local Spark, "
+                                       "verdict columns written as JSON lines into the -o folder (rtguard/spark.py for clusters)."),
 ):
     """Score a stream of flows with a verified variant: one JSON line per flow (alert, class, scores), flushed per batch.
 
@@ -667,6 +675,12 @@ def score(
     resolved = load_config(config)
     trust = _trust(pub, resolved)
     folder = _variant_folder(run_dir, variant, trust)
+    if engine == ScoreEngine.spark:
+        from rtguard.spark import score_path
+
+        say(score_path(folder, source, str(out) if out else None, fmt.value if fmt else None, trust.public_key, trust.allow_unsigned,
+                       resolved.runtime.model_dump(mode="json"), alerts_only))
+        return
     options = StreamOptions(fmt.value if fmt else None, id_field, batch, wait_ms, max_line_bytes, alerts_only)
     summary = score_stream(folder, trust, resolved, source, str(out) if out else None, options)
     say(summary.line())
