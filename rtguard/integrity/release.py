@@ -6,8 +6,8 @@ signed variant therefore carries release.json, signed with its other files:
 
     {"run": "<run folder name>", "variant": "<variant folder name>", "release": <int>}
 
-A load refuses a variant whose release.json names another run or variant than the folder it
-is loaded from, and a server refuses a release older than the highest it has served
+A load from a run folder (RUN/variants/NAME, where serve, score and export look) refuses a
+variant whose release.json names another run or variant than that folder, and a server refuses a release older than the highest it has served
 (rtguard.serve.releases). Release numbers come from a counter kept beside the private key
 (KEY.release), so only the key holder issues them and each signing gets a larger one.
 """
@@ -78,6 +78,8 @@ def read_release(folder: Path, shown: Path) -> Release:
     if not isinstance(release.release, int) or isinstance(release.release, bool) or release.release < 1:
         raise SignatureError(f"{shown}/{RELEASE_NAME}: release {release.release!r} is not a positive integer")
     shown = Path(shown)
+    if run_of(shown) is None:  # a folder named on its own (a Triton version folder, a copy to inspect): the record travels as is
+        return release
     if release.variant != shown.name:
         raise SignatureError(f"{shown} was signed as variant {release.variant!r}, not {shown.name!r}: "
                              "a signed variant loads only under the name it was signed with")

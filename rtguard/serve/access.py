@@ -92,7 +92,7 @@ class AllowedHosts:
         name, port = (text[1:].partition("]")[::2] if text.startswith("[") else text.rpartition(":")[::2]) \
             if ":" in text else (text, "")
         port = port.lstrip(":")
-        if port and not (port.isdigit() and int(port) == self.port):
+        if port and not (port.isdigit() and (int(port) == self.port or self.port == 0)):  # port 0: the system chose one
             return False
         if name in self.names:
             return True

@@ -99,3 +99,11 @@ def test_a_verified_load_knows_its_signed_release(variant, keys):
     sign_all(variant, keys[0])
     with load_session(variant, Trust(keys[1]), RuntimeConfig()) as session:
         assert session.release == json.loads((variant / "release.json").read_text())["release"]
+
+
+def test_a_folder_named_on_its_own_keeps_its_record_but_no_name_binding(variant, keys, tmp_path):
+    """A Triton version folder ("1") holds a verified variant: `rtguard verify` still works on it."""
+    sign_all(variant, keys[0])
+    version = shutil.copytree(variant, tmp_path / "triton" / "rtguard" / "1")
+    with load_session(version, Trust(keys[1]), RuntimeConfig()) as session:
+        assert session.release == json.loads((version / "release.json").read_text())["release"]

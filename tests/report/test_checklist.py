@@ -9,7 +9,7 @@ from rtguard.select import CHECKS, select
 def _variant(name, **metrics):
     """Speed and size at the top level, quality under `selection`, as evaluate writes them."""
     quality = {"detection_rate": 0.9, "false_positive_rate": 0.05, "macro_f1": 0.9}
-    speed = {"latency_p99_ms": 0.1, "throughput_per_s": 1000.0, "file_bytes": 2048}
+    speed = {"latency_p99_ms": 0.1, "throughput_per_s": 1000.0, "file_bytes": 2048, "batch_dependence": 0.0}
     return {"name": name, "artifact": None if name == "torch-fp32" else f"variants/{name}/model.onnx",
             "metrics": {**speed, **{k: v for k, v in metrics.items() if k not in quality},
                         "selection": {**quality, **{k: v for k, v in metrics.items() if k in quality}}}}
@@ -40,12 +40,14 @@ def test_a_terminal_gets_only_the_required_checks():
     selection = select([_variant("torch-fp32"), _variant("fast")], Policy(min_detection_rate=0.5))
     labels = [row[0] for row in checklist_rows(selection, required_only=True)]
     assert labels == ["p99 latency, batch 1 ≤ 100 ms", "detection at the operating point ≥ 0.5000", "macro-F1 ≥ 0.5000",
-                      "macro-F1 loss vs reference ≤ 0.0100", "on the Pareto front", "verdict"]
+                      "macro-F1 loss vs reference ≤ 0.0100", "verdicts independent of batch neighbours ≤ 0.0000",
+                      "on the Pareto front", "verdict"]
 
 
 def test_transposed_for_a_terminal_a_row_per_variant():
     selection = select([_variant("torch-fp32"), _variant("fast")], Policy())
     header, rows = transpose(checklist_header(selection), checklist_rows(selection, required_only=True), "variant")
     assert header == ["variant", "p99 latency, batch 1 ≤ 100 ms", "detection at the operating point ≥ 0.5000", "macro-F1 ≥ 0.5000",
-                      "macro-F1 loss vs reference ≤ 0.0100", "on the Pareto front", "verdict"]
+                      "macro-F1 loss vs reference ≤ 0.0100", "verdicts independent of batch neighbours ≤ 0.0000",
+                      "on the Pareto front", "verdict"]
     assert [row[0] for row in rows] == ["torch-fp32 (reference)", "fast"] and rows[1][-1] == Cell("SHIP", "good")

@@ -181,3 +181,14 @@ def test_refuses_to_expose_itself_without_keys(signed_run, serve_keys):
     assert result.returncode == 2 and "refusing to serve 0.0.0.0 without API keys" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
 
+
+
+def test_allowed_hosts_are_the_names_the_server_listens_as():
+    from rtguard.serve.access import AllowedHosts
+
+    loopback = AllowedHosts("127.0.0.1", 8000, [])
+    assert all(loopback.allows(host) for host in (b"127.0.0.1:8000", b"localhost:8000", b"[::1]:8000", b"127.0.0.1"))
+    assert not any(loopback.allows(host) for host in (b"evil.example", b"evil.example:8000", b"127.0.0.1:9999", b"", None))
+    anywhere = AllowedHosts("0.0.0.0", 443, ["ids.example.org"])
+    assert anywhere.allows(b"10.1.2.3:443") and anywhere.allows(b"IDS.example.org") and not anywhere.allows(b"rebind.example")
+    assert AllowedHosts("127.0.0.1", 0, []).allows(b"127.0.0.1:41234")  # port 0: the system picked one
