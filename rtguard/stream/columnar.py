@@ -17,11 +17,16 @@ import io
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv  # imported with the module, not at the first batch: its ~0.3 s would count against the stream
 
 from rtguard.data.schema import FeatureSchema
 from rtguard.stream.flows import CsvFlows, JsonFlows
 
 Kept = list[tuple[int, object, list[str]]]  # per encoded row: (line number, id, out-of-vocabulary features), as StreamScorer keeps them
+# Below this many lines a batch goes line by line: pyarrow's per-call setup (~0.1-0.7 ms) outweighs what it saves,
+# so a trickle on a quiet pipe is never slower than the line reader (bench/stream.py measured the crossover near 100).
+MIN_LINES = 128
 _EXACT_INT = 2**53  # beyond it, int -> float64 -> float32 may round differently from the line reader's int -> float32
 _MISSING = object()
 
@@ -34,10 +39,6 @@ class ColumnarFlows:
         self._codes = [({value: code for code, value in enumerate(f.vocabulary)}, f.oov_code) if f.kind == "categorical" else None
                        for f in schema.features]
         if isinstance(flows, CsvFlows):
-            import pyarrow as pa
-            import pyarrow.csv as pacsv
-
-            self._pa, self._pacsv = pa, pacsv
             self._names = [f"c{index}" for index in range(flows.n_fields)]  # the header's own names may repeat or hold spaces
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
             self._types = {self._names[column]: pa.string() if categorical else pa.float64() for _, column, categorical in flows.columns}
@@ -49,6 +50,8 @@ class ColumnarFlows:
         """Fill rows[:len(lines)] and say which line each row is, or None (and rows untouched in meaning) to read line by line."""
         if not lines:
             return []
+        if len(lines) < MIN_LINES:
+            return None
         if isinstance(self.flows, CsvFlows):
             columns, ids = self._csv_columns(lines)
         else:
@@ -78,7 +81,6 @@ class ColumnarFlows:
         data = b"\n".join(line for _, line in lines)
         if b'"' in data or b"\r" in data or not _utf8(data):  # quoting and stray carriage returns: the line reader's rules
             return None, None
-        pa, pacsv = self._pa, self._pacsv
         try:
             table = pacsv.read_csv(
                 io.BytesIO(data),

@@ -58,11 +58,16 @@ class LineBatches:
         return batch
 
     def _split(self, chunk: bytes) -> None:
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            self._add(chunk[start:end])
-            start = end + 1
-        self._keep(chunk[start:])
+        pieces = chunk.split(b"\n")
+        if len(pieces) > 1:
+            self._add(pieces[0])  # closes the line the previous chunk left open
+            whole = pieces[1:-1]  # lines wholly inside this chunk: numbered and capped in one pass, not one call each
+            if whole:
+                cap, first = self.max_line_bytes, self._number + 1
+                self._number += len(whole)
+                lines = [piece.removesuffix(b"\r") for piece in whole]
+                self._ready.extend(zip(range(first, first + len(whole)), [None if len(line) > cap else line for line in lines]))
+        self._keep(pieces[-1])
 
     def _add(self, tail: bytes) -> None:
         """Close the current line with its last piece."""

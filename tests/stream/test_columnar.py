@@ -13,11 +13,18 @@ from hypothesis import strategies as st
 from rtguard.data.schema import FeatureSchema
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder, verdicts
+from rtguard.stream import columnar
 from rtguard.stream.columnar import ColumnarFlows
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
 from rtguard.stream.verdict_lines import VerdictLines
 
 FUZZED = settings(derandomize=True, database=None, max_examples=120, deadline=None)
+
+
+@pytest.fixture(autouse=True)
+def columnar_for_any_batch(monkeypatch):
+    """The fuzzed batches are a few lines long: let the columnar path take them, as it takes long ones."""
+    monkeypatch.setattr(columnar, "MIN_LINES", 1)
 
 
 def _line_reader(flows, schema, lines, rows):
@@ -79,6 +86,17 @@ def test_clean_csv_and_json_batches_go_columnar(schema, records):
     assert _same_as_line_reader(flows, schema, lines)
     json_lines = [(n + 1, orjson.dumps({**r, "id": n})) for n, r in enumerate(records)]
     assert _same_as_line_reader(JsonFlows(schema, "id"), schema, json_lines)
+
+
+def test_a_short_batch_goes_line_by_line(schema, records, monkeypatch):
+    """A trickle on a quiet pipe: pyarrow's per-call setup would cost more than the line reader."""
+    monkeypatch.setattr(columnar, "MIN_LINES", 128)
+    flows = CsvFlows(schema, None)
+    flows.read_header(",".join(schema.names).encode())
+    lines = [(n + 2, ",".join(str(r[name]) for name in schema.names).encode()) for n, r in enumerate(records[:130])]
+    rows = np.zeros((130, len(schema.features)), dtype=np.float32)
+    assert ColumnarFlows(schema, flows).encode(lines[:127], rows) is None
+    assert ColumnarFlows(schema, flows).encode(lines, rows) is not None
 
 
 def _json_value(feature, record):
