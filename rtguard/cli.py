@@ -483,10 +483,12 @@ def sign(
     """Sign a variant, or every variant of a run, with OpenSSF model signing.
 
     The signature covers every file of the variant folder: model.onnx, any external data,
-    schema.json (copied in from the run), variant.json and metrics.json, so the measured
-    claims are bound to the exact bytes they describe. It is written to NAME/model.sig,
-    a path the signature leaves out. Sign after `rtguard evaluate`; `rtguard run` signs by
-    itself when the signing section of its config names a key.
+    schema.json (copied in from the run), variant.json, metrics.json and release.json (the run's
+    name, the variant's name and a release number from KEY.release, one per signing), so the
+    measured claims are bound to the exact bytes they describe. It is written to NAME/model.sig,
+    a path the signature leaves out. Signing a run also signs its selection.json (RUN/selection.sig),
+    the decision serve, score and export follow. Sign after `rtguard select`; `rtguard run` signs by
+    itself when the signing section of its config names a key. The key must be readable by its owner only.
 
     Examples:
 
@@ -595,7 +597,8 @@ def serve(
 
     Endpoints: /v2, /v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/ready, POST /v2/models/NAME/infer
     (JSON or binary tensors, as Triton defines them), POST /v2/models/NAME/score (named flow records),
-    POST /v2/repository/models/NAME/load (hot reload), /metrics. NAME is serve.model_name (default rtguard).
+    POST /v2/repository/models/NAME/load (hot reload: an admin key, application/json; no older release without
+    allow_rollback), /metrics. NAME is serve.model_name (default rtguard).
 
     The variant is verified and loaded before the port opens; SIGTERM lets in-flight requests finish.
 
