@@ -53,10 +53,20 @@ def _walk(root: Path, relative: PurePosixPath, skip: frozenset[str]) -> Iterator
 
 
 def read_regular(path: Path, max_bytes: int) -> bytes:
-    """The bytes of one regular, singly-linked file of at most `max_bytes`."""
+    """The bytes of one regular, singly-linked file of at most `max_bytes`.
+
+    Checked before it is opened (a device or FIFO is never opened: opening one can block or act),
+    and again through the opened descriptor, so the bytes checked are the bytes read.
+    """
     try:
-        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever;
-        # the check below then refuses it (the flag changes nothing for a regular file).
+        check_regular(path, os.lstat(path), max_bytes)
+    except FileNotFoundError:
+        raise UnsafeFileError(f"{path} does not exist") from None
+    except PermissionError as exc:
+        raise UnsafeFileError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        # O_NONBLOCK: should the path become a FIFO after the check above, opening it for reading
+        # would wait for a writer forever; the check below then refuses it (no effect on a regular file).
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise UnsafeFileError(f"{path} does not exist") from None
