@@ -536,8 +536,19 @@ def verify(
         except RtguardError as exc:
             failed += 1
             say(f"FAILED {exc}")
-    if failed:
-        raise RtguardError(f"{failed} of {len(variants)} variants failed verification")
+    selection_failed = False
+    if variants != [Path(folder)] and (Path(folder) / "selection.json").exists():  # a run: its decision is signed too
+        from rtguard.integrity import chosen_name, read_selection
+
+        try:
+            chosen = chosen_name(folder, pub) if read_selection(folder, pub).get("chosen") is not None else "nothing"
+            console.print(Text.assemble(("verified", "green"), f" {Path(folder) / 'selection.json'}: signed for this run; it chooses {chosen}"))
+        except RtguardError as exc:
+            selection_failed = True
+            say(f"FAILED {exc}")
+    if failed or selection_failed:
+        raise RtguardError(f"{failed} of {len(variants)} variants failed verification"
+                           + ("; so did the run's selection.json" if selection_failed else ""))
 
 
 VariantOption = typer.Option(None, "--variant", help="Variant to use (default: the one the run's selection.json chose).")

@@ -50,7 +50,8 @@ def test_run_signs_every_variant_after_evaluating_it(signed_run):
         assert json.loads((variant / "schema.json").read_text()) == json.loads((run / "schema.json").read_text())
     result = invoke("verify", run, "--pub", public)
     assert result.exit_code == 0, result.output
-    assert said(result).count("verified") == 2 and "loads (21 features -> 5 classes)" in said(result)
+    assert said(result).count("verified") == 3 and "loads (21 features -> 5 classes)" in said(result)
+    assert "selection.json: signed for this run; it chooses" in said(result)  # rtguard run signs its decision too
 
 
 def test_verify_fails_with_exit_2_and_names_the_change(signed_run, tmp_path):
@@ -60,6 +61,10 @@ def test_verify_fails_with_exit_2_and_names_the_change(signed_run, tmp_path):
     assert result.exit_code == 2
     assert "verified" in said(result) and "metrics.json was modified" in said(result)
     assert "1 of 2 variants failed verification" in said(result) and "Traceback" not in said(result)
+    (run / "selection.json").write_text((run / "selection.json").read_text().replace('"chosen": ', '"chosen": "x", "was": '))
+    edited = invoke("verify", run, "--pub", signed_run[1])
+    assert edited.exit_code == 2 and "selection.json was modified since it was signed" in said(edited)
+    assert "; so did the run's selection.json" in said(edited)
 
 
 def test_sign_then_verify_one_variant(signed_run, tmp_path):
