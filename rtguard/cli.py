@@ -668,7 +668,7 @@ def score(
 ):
     """Score a stream of flows with a verified variant: one JSON line per flow (alert, class, scores), flushed per batch.
 
-    Reads CSV (the first line names the columns; other columns are ignored) or JSON lines (one object keyed by feature name) from a file or stdin, in micro-batches, in bounded memory.
+    Reads CSV (the first line names the columns; other columns are ignored) or JSON lines (one object keyed by feature name) from a file or stdin, in micro-batches, in bounded memory; a sensor's own log (--format zeek: conn.log TSV or JSON; suricata: eve.json flow events; cicflowmeter: its CSV) for a model trained with --dataset of the same name. --engine spark scores a flow archive on a local Spark instead.
 
     Alerts follow `rtguard serve`'s /score rule (serve.alert_threshold), so a flow gets the same verdict from both. Output lines carry the input line number, out-of-vocabulary categorical values and, when the model gives it, anomaly_score.
 
@@ -683,6 +683,8 @@ def score(
     \b
       rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl
       tail -F flows.jsonl | rtguard score runs/nightly - --variant int8-static --pub keys/rtguard.key.pub --alerts-only
+      tail -F /opt/zeek/logs/current/conn.log | rtguard score runs/zeek - --format zeek --id uid --pub keys/rtguard.key.pub
+      rtguard score runs/nightly flows-2026-11/ --engine spark -o verdicts-2026-11/ --pub keys/rtguard.key.pub
     """
     from rtguard.stream import INTERRUPTED, StreamOptions, score_stream
 
