@@ -24,9 +24,19 @@ def flows_for(format: str, schema: FeatureSchema, id_field: str | None):
     return plain_flows_for(format, schema, id_field)
 
 
-def columnar_ready(flows) -> bool:
-    """Readers whose batches rtguard.stream.columnar can take whole (CICFlowMeter's CSV is a CSV once its header is read)."""
-    return isinstance(flows, (CsvFlows, JsonFlows))
+def columnar_for(schema: FeatureSchema, flows):
+    """The whole-batch encoder for a reader (CSV once its header is read, CICFlowMeter's included; JSON lines; Zeek), or None."""
+    if isinstance(flows, (CsvFlows, JsonFlows)):
+        from rtguard.stream.columnar import ColumnarFlows
+
+        return ColumnarFlows(schema, flows)
+    from rtguard.stream.sensor_flows import SensorFlows
+
+    if isinstance(flows, SensorFlows) and flows.mapping.name == "zeek":
+        from rtguard.stream.sensor_columnar import ZeekColumnar
+
+        return ZeekColumnar(schema, flows)
+    return None
 
 
 def format_by_content(first_line: bytes) -> str:

@@ -31,7 +31,7 @@ from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder
 from rtguard.stream.columnar import ColumnarFlows
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
-from rtguard.stream.formats import columnar_ready, flows_for, format_by_content
+from rtguard.stream.formats import columnar_for, flows_for, format_by_content
 from rtguard.stream.lines import Line
 from rtguard.stream.verdict_lines import VerdictLines
 
@@ -73,7 +73,7 @@ class StreamScorer:
         self.extra = [name for name in SCORE_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
         self.summary = Summary()
         self.flows: CsvFlows | JsonFlows | None = None
-        self.columnar: ColumnarFlows | None = None  # whole clean batches at once; the line reader takes any other
+        self.columnar = None  # ColumnarFlows or ZeekColumnar: whole clean batches at once; the line reader takes any other
         self.lines_out = VerdictLines(session.schema, threshold, alerts_only)
 
     def score(self, batches: Iterable[list[Line]]) -> Summary:
@@ -105,8 +105,7 @@ class StreamScorer:
                     self.flows.read_header(line)
                     self.columnar = ColumnarFlows(self.session.schema, self.flows)
                     continue
-                if columnar_ready(self.flows):
-                    self.columnar = ColumnarFlows(self.session.schema, self.flows)
+                self.columnar = columnar_for(self.session.schema, self.flows)
             flow_lines.append((number, line))
         kept = self.columnar.encode(flow_lines, rows) if self.columnar is not None else None
         if kept is None:
