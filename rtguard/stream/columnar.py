@@ -18,6 +18,7 @@ import io
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv  # imported with the module, not at the first batch: its ~0.3 s would count against the stream
 
 from rtguard.data.schema import FeatureSchema
@@ -43,7 +44,7 @@ class ColumnarFlows:
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
             self._types = {self._names[column]: pa.string() if categorical else pa.float64() for _, column, categorical in flows.columns}
             if flows.id_column is not None:
-                self._types.setdefault(self._names[flows.id_column], pa.string())
+                self._types[self._names[flows.id_column]] = pa.string()  # the id as written, even where it is also a feature
             self._include = [self._names[column] for column in dict.fromkeys(wanted)]
 
     def encode(self, lines: list[tuple[int, bytes]], rows: np.ndarray) -> Kept | None:
@@ -98,6 +99,11 @@ class ColumnarFlows:
         for _, column, categorical in self.flows.columns:
             array = table.column(self._names[column]).combine_chunks()
             if not categorical:
+                if array.type == pa.string():  # a numeric feature that is also the id column: parsed here, strictly
+                    try:
+                        array = pc.cast(array, pa.float64())
+                    except (pa.ArrowException, ValueError):
+                        return None, None
                 columns.append(array.to_numpy(zero_copy_only=False))
                 continue
             encoded = array.dictionary_encode()
