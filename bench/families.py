@@ -224,7 +224,7 @@ def main() -> int:
         f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (a shared machine: speeds are indicative), "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        f"Data: {args.data} (KDDTrain+_20Percent split into train {len(splits.y_train):,}, validation {len(splits.y_val):,}, "
+        f"Data: {args.data} (its KDDTrain+ file split into train {len(splits.y_train):,}, validation {len(splits.y_val):,}, "
         f"selection {len(splits.y_selection):,}; test = KDDTest+, {len(splits.y_test):,} rows). Reference MLP {train['settings'].get('monitor')}"
         f" monitor, best epoch {train['best_epoch']} of {train['epochs_run']}.",
         "",
