@@ -228,12 +228,15 @@ def test_the_base_install_is_the_serving_install_and_the_train_extra_brings_the_
     assert training <= _requirement_names(extras["train"]), sorted(training - _requirement_names(extras["train"]))
     assert "torch==2.13.0" in extras["train"]  # the CPU wheel on this workplace's disk; never a CUDA build
     assert "serve" in extras and "rtguard[train]" in extras["dev"]  # make run / make test install .[dev]: everything
-    # every third-party package the serving path imports is in the base install
+    # every third-party package the serving path imports is in the base install, or in an opt-in extra
+    # (not train, not dev) for a branch only that extra enables, such as `rtguard score --engine spark`
+    opt_in = set().union(*(_requirement_names(requirements) for extra, requirements in extras.items() if extra not in ("train", "dev")))
     graph, external = import_graph()
     imported = set().union(*(external[module] for module in serving_closure(graph)), _command_imports()[1]) - set(sys.stdlib_module_names)
     missing = {module: distributions.get(module) for module in imported
-               if not {name.lower().replace("_", "-") for name in distributions.get(module, [module])} & base}
-    assert not missing, f"the serving path imports packages the base install lacks: {missing}"
+               if not {name.lower().replace("_", "-") for name in distributions.get(module, [module])} & (base | opt_in)}
+    assert not missing, (f"the serving path imports packages neither the base install nor an opt-in extra of pyproject.toml holds: {missing}; "
+                         "add each to `dependencies`, or to an extra of its own when only an opt-in branch imports it")
 
 
 def _lazy_reexport(node: ast.stmt) -> bool:
