@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the whole pipeline on the embedded synthetic data set
 	$(VENV)/bin/rtguard run
 
-test: $(STAMP)  ## the test suite (tests needing ../shared/data skip when it is absent)
+test: $(STAMP)  ## the linter, then the test suite (tests needing ../shared/data skip when it is absent)
+	$(VENV)/bin/ruff check rtguard tests bench
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)  ## side-by-side benchmark on NSL-KDD (needs ../shared/data/nsl-kdd)

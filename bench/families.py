@@ -134,11 +134,10 @@ def baselines(run: RunFolder, splits: Splits, benign: int) -> list[tuple[str, di
     from sklearn.neural_network import MLPClassifier
     from sklearn.tree import DecisionTreeClassifier
 
-    from rtguard.optimize.regions import preprocessing_graph
-    from rtguard.optimize.trees import merge_classifier
-
     from rtguard.models import load_model
     from rtguard.optimize.export import export_onnx
+    from rtguard.optimize.regions import preprocessing_graph
+    from rtguard.optimize.trees import merge_classifier
 
     schema = FeatureSchema.load(run.schema)
     exported = run.root / "reference-export.onnx"  # the raw export: its preprocessing sub-graph, as the tree variants use it
@@ -192,7 +191,7 @@ def main() -> int:
     variants = args.variants or [*DEFAULT_VARIANTS, *EXTRA_TREES]
     with tempfile.TemporaryDirectory() as scratch:
         print(f"==> rtguard run on {args.data} (binary): {', '.join(variants)}", flush=True)
-        report = run_pipeline(bench_config(args.data, variants), Path(scratch) / "run", show_progress=False)
+        run_pipeline(bench_config(args.data, variants), Path(scratch) / "run", show_progress=False)
         run = RunFolder(Path(scratch) / "run")
         selection = json.loads((run.root / "selection.json").read_text())
         schema, splits = FeatureSchema.load(run.schema), Splits.load(run.splits)

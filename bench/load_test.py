@@ -63,7 +63,7 @@ class Server:
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
 
     @classmethod
-    def rtguard(cls, run: Path, variant: str, pub: Path, config: str, scratch: Path, name: str) -> "Server":
+    def rtguard(cls, run: Path, variant: str, pub: Path, config: str, scratch: Path, name: str) -> Server:
         port = _free_port()
         (scratch / f"{name}.toml").write_text(config)
         server = cls([str(RTGUARD), "serve", str(run), "--variant", variant, "--pub", str(pub), "--port", str(port),
@@ -71,7 +71,7 @@ class Server:
         return server._ready(port)
 
     @classmethod
-    def floor(cls, scratch: Path) -> "Server":
+    def floor(cls, scratch: Path) -> Server:
         port = _free_port()
         server = cls([sys.executable, "-m", "uvicorn", "load_test:floor_app", "--port", str(port), "--no-access-log",
                       "--log-level", "warning"], scratch / "floor.log", cwd=Path(__file__).parent)
@@ -81,7 +81,7 @@ class Server:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def _ready(self, port: int) -> "Server":
+    def _ready(self, port: int) -> Server:
         self.port = port
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

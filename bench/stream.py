@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from runtime_overhead import _small_run  # the same small synthetic run when no --run is given
 
 BATCH = 1024

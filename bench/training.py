@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 
 from rtguard.config import validate_config
-from rtguard.data.stage import prepare_run_data
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.data.stage import prepare_run_data
 from rtguard.machine import machine_info
 from rtguard.models import build_model
 from rtguard.runfolder import RunFolder
@@ -145,7 +145,8 @@ def _data_parallel(scratch: Path, n_flows: int, epochs: int) -> str:
     one, two = records[1], records[2]
     speedup = two["samples_per_s"] / one["samples_per_s"]
     return "\n".join([
-        f"### Data parallel (torchrun, {'nccl, one GPU per process' if on_gpus else 'gloo on the CPU'}), same global batch {one['settings']['batch_size']}, {epochs} epochs\n",
+        f"### Data parallel (torchrun, {'nccl, one GPU per process' if on_gpus else 'gloo on the CPU'}), "
+        f"same global batch {one['settings']['batch_size']}, {epochs} epochs\n",
         "| processes | wall s | samples/s | val macro-F1 |", "|---:|---:|---:|---:|",
         *(f"| {n} | {r['wall_time_s']:.1f} | {r['samples_per_s']:,.0f} | {r['validation']['macro_f1']:.4f} |" for n, r in records.items()),
         "",

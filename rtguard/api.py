@@ -33,7 +33,7 @@ __all__ = ["Detector", "open_run"]
 
 
 def open_run(run: str | Path, public_key: str | Path | None = None, *, variant: str | None = None,
-             config: str | Path | RunConfig | None = None, allow_unsigned: bool = False) -> "Detector":
+             config: str | Path | RunConfig | None = None, allow_unsigned: bool = False) -> Detector:
     """The run's chosen variant (selection.json's `chosen`), or `variant`, verified and loaded as a Detector.
 
     public_key: the KEY.pub the variant's (and the selection's) signature must verify against.
@@ -116,7 +116,7 @@ class Detector:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> "Detector":
+    def __enter__(self) -> Detector:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.text import Text
@@ -28,7 +27,7 @@ app = typer.Typer(
 console = stdout_console()
 
 
-class Dataset(str, Enum):
+class Dataset(StrEnum):
     synthetic = "synthetic"
     nsl_kdd = "nsl-kdd"
     csv = "csv"
@@ -38,21 +37,25 @@ class Dataset(str, Enum):
     cicflowmeter = "cicflowmeter"
 
 
-class Labels(str, Enum):
+class Labels(StrEnum):
     multiclass = "multiclass"
     binary = "binary"
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     classify = "classify"
     anomaly = "anomaly"
 
 
-ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables (docs/configuration.md lists every key); unknown keys are errors.")
-DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any labelled flow CSV), zeek (a labelled conn.log, TSV or JSON, gzip or a folder of rotated logs), suricata (eve.json flows with a label key), cicflowmeter (its CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
+ConfigOption = typer.Option(None, "--config", "-c", help="TOML file with data, model, train, optimize, evaluate, runtime and signing tables "
+                            "(docs/configuration.md lists every key); unknown keys are errors.")
+DatasetOption = typer.Option(None, "--dataset", "-d", help="synthetic (embedded, default), nsl-kdd (folder with KDDTrain+/KDDTest+), csv (any "
+                             "labelled flow CSV), zeek (a labelled conn.log, TSV or JSON, gzip or a folder of rotated logs), suricata (eve.json "
+                             "flows with a label key), cicflowmeter (its CSV) or digits (scikit-learn's 8x8 images, an image stand-in for the CNN).")
 DataOption = typer.Option(None, "--data", help="Path of the data: the NSL-KDD folder, or the CSV file.")
 LabelsOption = typer.Option(None, "--labels", help="multiclass (attack families) or binary (benign vs attack).")
-SkipBadRowsOption = typer.Option(None, "--skip-bad-rows/--fail-on-bad-rows", help="Skip CSV rows with the wrong number of fields (counted in data.json) instead of failing on the first one.")
+SkipBadRowsOption = typer.Option(None, "--skip-bad-rows/--fail-on-bad-rows",
+                                 help="Skip CSV rows with the wrong number of fields (counted in data.json) instead of failing on the first one.")
 RunArgument = typer.Argument(..., help="The run folder (as printed by `rtguard run`).")
 QuietOption = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 PolicyOption = typer.Option(None, "--policy", "-p", help="TOML ship policy (examples in policies/; unknown keys are errors). "
@@ -77,8 +80,8 @@ def user_errors(command):
     return wrapper
 
 
-def _resolve_config(config: Optional[Path] | RunConfig, dataset: Optional[Dataset], data: Optional[Path], labels: Optional[Labels],
-                    skip_bad_rows: Optional[bool]) -> RunConfig:
+def _resolve_config(config: Path | None | RunConfig, dataset: Dataset | None, data: Path | None, labels: Labels | None,
+                    skip_bad_rows: bool | None) -> RunConfig:
     return with_data_overrides(
         config if isinstance(config, RunConfig) else load_config(config), dataset=dataset.value if dataset else None, path=str(data) if data else None,
         labels=labels.value if labels else None, skip_bad_rows=skip_bad_rows,
@@ -137,16 +140,16 @@ def _exit_unless_shipped(report: dict) -> None:
 @app.command()
 @user_errors
 def run(
-    config: Optional[Path] = ConfigOption,
-    dataset: Optional[Dataset] = DatasetOption,
-    data: Optional[Path] = DataOption,
-    labels: Optional[Labels] = LabelsOption,
-    skip_bad_rows: Optional[bool] = SkipBadRowsOption,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create (default runs/<dataset>-<time>)."),
+    config: Path | None = ConfigOption,
+    dataset: Dataset | None = DatasetOption,
+    data: Path | None = DataOption,
+    labels: Labels | None = LabelsOption,
+    skip_bad_rows: bool | None = SkipBadRowsOption,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder to create (default runs/<dataset>-<time>)."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
     quiet: bool = QuietOption,
-    policy: Optional[Path] = PolicyOption,
-    task: Optional[Task] = typer.Option(None, "--task", help="classify (default): a supervised classifier; anomaly: detectors "
+    policy: Path | None = PolicyOption,
+    task: Task | None = typer.Option(None, "--task", help="classify (default): a supervised classifier; anomaly: detectors "
                                         "trained on benign flows only (autoencoder, KitNET ensemble, IsolationForest), alerting at a "
                                         "calibrated false-positive rate ([task] and [anomaly] tables)."),
 ):
@@ -180,11 +183,11 @@ def run(
 @user_errors
 def train(
     run_dir: Path = RunArgument,
-    config: Optional[Path] = ConfigOption,
-    dataset: Optional[Dataset] = DatasetOption,
-    data: Optional[Path] = DataOption,
-    labels: Optional[Labels] = LabelsOption,
-    skip_bad_rows: Optional[bool] = SkipBadRowsOption,
+    config: Path | None = ConfigOption,
+    dataset: Dataset | None = DatasetOption,
+    data: Path | None = DataOption,
+    labels: Labels | None = LabelsOption,
+    skip_bad_rows: bool | None = SkipBadRowsOption,
     quiet: bool = QuietOption,
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine, launched through torchrun "
                               "(gloo on CPU, nccl on GPU; rendezvous at train.distributed.address, loopback by default)."),
@@ -244,7 +247,7 @@ def update(
     run_dir: Path = RunArgument,
     data: Path = typer.Option(..., "--data", help="CSV of new labelled flows: the run's feature columns and a label column "
                               "(train.update.label_column; default data.label_column for csv runs, else `label`)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder to create (default: next to RUN, RUN-update-<time>)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder to create (default: next to RUN, RUN-update-<time>)."),
     quiet: bool = QuietOption,
 ):
     """Fine-tune the run's reference on new labelled traffic and rebuild, evaluate and select its variants.
@@ -315,7 +318,7 @@ def report(run_dir: Path = RunArgument):
 @user_errors
 def select(
     run_dir: Path = RunArgument,
-    policy: Optional[Path] = PolicyOption,
+    policy: Path | None = PolicyOption,
     apply: bool = typer.Option(False, "--apply", help="Make --policy the run's own: replace policy.toml and selection.json and re-render the reports."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the decision and write nothing."),
 ):
@@ -444,7 +447,7 @@ def hybrid(
         console.print(line)
 
 
-class Curve(str, Enum):
+class Curve(StrEnum):
     p256 = "p256"
     p384 = "p384"
     p521 = "p521"
@@ -507,7 +510,8 @@ def sign(
 def verify(
     folder: Path = typer.Argument(..., help="A variant folder, or a run folder to verify every variant."),
     pub: Path = typer.Option(..., "--pub", "-p", help="Public key (KEY.pub from `rtguard keygen`)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file whose runtime section sets the limits the model is checked against (defaults otherwise)."),
+    config: Path | None = typer.Option(None, "--config", "-c",
+                                       help="TOML file whose runtime section sets the limits the model is checked against (defaults otherwise)."),
 ):
     """Check that a variant is exactly what was signed, and that it would load for serving.
 
@@ -553,7 +557,8 @@ def verify(
 
 VariantOption = typer.Option(None, "--variant", help="Variant to use (default: the one the run's selection.json chose).")
 PubOption = typer.Option(None, "--pub", "-p", help="Public key the variant's signature must verify against (default: signing.public_key of --config).")
-ServeConfigOption = typer.Option(None, "--config", "-c", help="TOML with serve, runtime and signing tables (docs/configuration.md); the run's own config.toml is "
+ServeConfigOption = typer.Option(None, "--config", "-c", help="TOML with serve, runtime and signing tables (docs/configuration.md); "
+                                 "the run's own config.toml is "
                                  "not trusted for this, since whoever writes the run folder could name their own key there.")
 
 
@@ -566,13 +571,13 @@ def _override(config: RunConfig, section: str, **values) -> RunConfig:
     return validate_config(raw, source="command-line options")
 
 
-def _trust(pub: Optional[Path], config: RunConfig):
+def _trust(pub: Path | None, config: RunConfig):
     from rtguard.runtime import Trust
 
     return Trust(pub or config.signing.public_key, config.signing.allow_unsigned)
 
 
-def _variant_folder(run_dir: Path, variant: Optional[str], trust) -> Path:
+def _variant_folder(run_dir: Path, variant: str | None, trust) -> Path:
     """The variant named (a plain name), else the one the run's signed selection.json chose; never a path."""
     from rtguard.integrity import chosen_name
     from rtguard.integrity.selection import VARIANT_NAME
@@ -589,18 +594,18 @@ def _variant_folder(run_dir: Path, variant: Optional[str], trust) -> Path:
 @user_errors
 def serve(
     run_dir: Path = RunArgument,
-    variant: Optional[str] = VariantOption,
-    pub: Optional[Path] = PubOption,
-    config: Optional[Path] = ServeConfigOption,
-    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1; others need API keys)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port to listen on (default 8000)."),
-    api_keys: Optional[Path] = typer.Option(None, "--api-keys", help="File of API keys, `name:token` a line, mode 600 (or set $RTGUARD_API_KEYS)."),
-    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate chain: serve HTTPS."),
-    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
-    batching: Optional[bool] = typer.Option(None, "--batching/--no-batching", help="Coalesce concurrent requests into one session run (default on)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Serve through onnxruntime or openvino (default: the backend selection.json chose "
+    variant: str | None = VariantOption,
+    pub: Path | None = PubOption,
+    config: Path | None = ServeConfigOption,
+    host: str | None = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1; others need API keys)."),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on (default 8000)."),
+    api_keys: Path | None = typer.Option(None, "--api-keys", help="File of API keys, `name:token` a line, mode 600 (or set $RTGUARD_API_KEYS)."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="PEM certificate chain: serve HTTPS."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    batching: bool | None = typer.Option(None, "--batching/--no-batching", help="Coalesce concurrent requests into one session run (default on)."),
+    backend: str | None = typer.Option(None, "--backend", help="Serve through onnxruntime or openvino (default: the backend selection.json chose "
                                           "for the variant, else onnxruntime). The signature and model checks are the same for both."),
-    admin_keys: Optional[Path] = typer.Option(None, "--admin-keys", help="File of admin keys (`name:token` a line, mode 600, or $RTGUARD_ADMIN_KEYS): "
+    admin_keys: Path | None = typer.Option(None, "--admin-keys", help="File of admin keys (`name:token` a line, mode 600, or $RTGUARD_ADMIN_KEYS): "
                                               "hot reload needs one, even on loopback."),
     allow_rollback: bool = typer.Option(False, "--allow-rollback", help="Serve a release older than the highest this server has served."),
 ):
@@ -632,12 +637,12 @@ def serve(
 NOTHING_SCORED_EXIT = 4  # `rtguard score` read flows and scored none: told apart from bad input (2) and a partial stream (0)
 
 
-class ScoreEngine(str, Enum):
+class ScoreEngine(StrEnum):
     stream = "stream"
     spark = "spark"
 
 
-class StreamFormat(str, Enum):
+class StreamFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
     zeek = "zeek"
@@ -650,14 +655,15 @@ class StreamFormat(str, Enum):
 def score(
     run_dir: Path = RunArgument,
     source: str = typer.Argument("-", metavar="INPUT", help="File of flows (CSV with a header line, or JSON lines), or - for stdin."),
-    variant: Optional[str] = VariantOption,
-    pub: Optional[Path] = PubOption,
-    config: Optional[Path] = ServeConfigOption,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write the verdict lines to (default stdout)."),
-    fmt: Optional[StreamFormat] = typer.Option(None, "--format", "-f", help="Input format: csv / jsonl of the model's features, or a sensor's own log "
+    variant: str | None = VariantOption,
+    pub: Path | None = PubOption,
+    config: Path | None = ServeConfigOption,
+    out: Path | None = typer.Option(None, "--out", "-o", help="File to write the verdict lines to (default stdout)."),
+    fmt: StreamFormat | None = typer.Option(None, "--format", "-f", help="Input format: csv / jsonl of the model's features, or a sensor's own log "
                                              "(zeek conn.log TSV or JSON, suricata eve.json, cicflowmeter CSV) for a model trained with --dataset of "
                                              "the same name (default: by extension .csv / .jsonl .ndjson .json, else by the first line)."),
-    id_field: Optional[str] = typer.Option(None, "--id", help="Column (CSV) or key (JSON) copied into each output line as \"id\", to join verdicts back to flows."),
+    id_field: str | None = typer.Option(None, "--id",
+                                        help="Column (CSV) or key (JSON) copied into each output line as \"id\", to join verdicts back to flows."),
     alerts_only: bool = typer.Option(False, "--alerts-only", help="Write only the flows that alert."),
     batch: int = typer.Option(1024, "--batch", min=1, help="Most lines scored in one session call (capped at runtime.max_batch)."),
     wait_ms: float = typer.Option(5.0, "--wait-ms", min=0, help="How long the first line of a batch waits for more input before the batch is scored anyway."),
@@ -668,11 +674,19 @@ def score(
 ):
     """Score a stream of flows with a verified variant: one JSON line per flow (alert, class, scores), flushed per batch.
 
-    Reads CSV (the first line names the columns; other columns are ignored) or JSON lines (one object keyed by feature name) from a file or stdin, in micro-batches, in bounded memory; a sensor's own log (--format zeek: conn.log TSV or JSON; suricata: eve.json flow events; cicflowmeter: its CSV) for a model trained with --dataset of the same name. --engine spark scores a flow archive on a local Spark instead.
+    Reads CSV (the first line names the columns; other columns are ignored) or JSON lines (one object keyed by
+    feature name) from a file or stdin, in micro-batches, in bounded memory; a sensor's own log (--format zeek:
+    conn.log TSV or JSON; suricata: eve.json flow events; cicflowmeter: its CSV) for a model trained with --dataset
+    of the same name. --engine spark scores a flow archive on a local Spark instead.
 
-    Alerts follow `rtguard serve`'s /score rule (serve.alert_threshold), so a flow gets the same verdict from both. Output lines carry the input line number, out-of-vocabulary categorical values and, when the model gives it, anomaly_score.
+    Alerts follow `rtguard serve`'s /score rule: the variant's own operating point (its graph's alert threshold,
+    else serve.alert_threshold), so a flow gets the same verdict from both. Output lines carry the input line
+    number, out-of-vocabulary categorical values and, when the model gives them, attack_score or anomaly_score.
 
-    A line that cannot be scored (wrong field count, a non-number, invalid JSON, a missing feature, a line over --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there. NaN or infinity follows training's rule: imputed with the training median and flagged ("imputed": true), or, where training imputed none, written as a suspicious alert; clipped values are flagged too ("clipped": true).
+    A line that cannot be scored (wrong field count, a non-number, invalid JSON, a missing feature, a line over
+    --max-line-bytes) is reported on stderr as `line N: reason` and skipped; a summary ends the stream there. NaN or
+    infinity follows training's rule: imputed with the training median and flagged ("imputed": true), or, where
+    training imputed none, written as a suspicious alert; clipped values are flagged too ("clipped": true).
 
     Exit status: 0 the stream was scored (some lines may have been skipped); 2 the input cannot be opened or read
     (its CSV header lacks a feature or is no CSV record), or the variant fails verification; 4 lines were read but
@@ -717,10 +731,10 @@ app.add_typer(export_app, name="export")
 def export_triton(
     run_dir: Path = RunArgument,
     out: Path = typer.Option(..., "--out", "-o", help="Triton model repository to write into (created if missing)."),
-    variant: Optional[str] = VariantOption,
-    pub: Optional[Path] = PubOption,
-    config: Optional[Path] = ServeConfigOption,
-    version: Optional[int] = typer.Option(None, "--version", min=1, help="Version folder number (default: one above the highest present)."),
+    variant: str | None = VariantOption,
+    pub: Path | None = PubOption,
+    config: Path | None = ServeConfigOption,
+    version: int | None = typer.Option(None, "--version", min=1, help="Version folder number (default: one above the highest present)."),
     instances: int = typer.Option(1, "--instances", min=1, help="Model instances per Triton server (instance_group count)."),
     force: bool = typer.Option(False, "--force", help="Replace the version folder if it exists."),
 ):

@@ -6,7 +6,8 @@ Torch-free (numpy only), so the serving path may import it; torch callers pass `
 from __future__ import annotations
 
 import os
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 

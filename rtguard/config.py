@@ -6,7 +6,6 @@ the key instead of a setting silently ignored.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -67,7 +66,8 @@ def _positive_widths(widths: list[int]) -> list[int]:
 class ModelConfig(Section):
     family: Literal["mlp", "cnn"] = Field("mlp", description="mlp: dense layers; cnn: a small residual CNN over the preprocessed features.")
     hidden: list[int] = Field(default_factory=lambda: [128, 64], description="mlp: widths of the hidden layers.")
-    channels: list[int] = Field(default_factory=lambda: [16, 32], description="cnn: channels of the residual stages; each stage after the first halves the length.")
+    channels: list[int] = Field(default_factory=lambda: [16, 32],
+                                description="cnn: channels of the residual stages; each stage after the first halves the length.")
     cnn_input: Literal["sequence", "image"] = Field(
         "sequence", description="cnn: features as a 1-D sequence (Conv1d), or as a square image (Conv2d, e.g. digits 8x8)."
     )
@@ -106,7 +106,8 @@ class AutoSpeedConfig(Section):
     """`rtguard train --auto-speed`: time a few steps of each speed setting this machine offers, keep the fastest that keeps quality."""
 
     enabled: bool = Field(False, description="Measure and choose before training (also `--auto-speed`).")
-    steps: int = Field(20, ge=2, description="Optimizer steps per timed round; each candidate warms up on them, then runs 3 rounds in turns with the others (the median counts).")
+    steps: int = Field(20, ge=2, description="Optimizer steps per timed round; each candidate warms up on them, then runs 3 rounds in turns "
+                                             "with the others (the median counts).")
     compile: bool = Field(True, description="Also time torch.compile candidates (each compiles once: seconds to minutes on a CPU).")
     tolerance: float = Field(
         0.05, ge=0, description="A candidate keeps quality when its validation loss after the timed steps is within this "
@@ -164,7 +165,8 @@ class TrainConfig(Section):
         "networks it was faster than two even on an idle 2-core machine (2.6 vs 3.5 ms per step), and "
         "far faster on a busy one.")
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto picks CUDA when present. The trained model is returned on the CPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto picks CUDA when present. "
+                                                   "The trained model is returned on the CPU.")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="Autocast precision of the forward pass (weights stay fp32); fp16 needs CUDA and uses gradient scaling. "
         "Measure before trusting bf16 on a CPU: without native bf16 kernels it is slower (`--auto-speed` does)."
@@ -221,7 +223,8 @@ class QatConfig(Section):
     epochs: int = Field(2, ge=1, description="Fine-tuning epochs with fake quantization (best validation epoch kept).")
     learning_rate: float = Field(2e-4, gt=0, description="Small steps: the float weights are trained, QAT only adapts them to the INT8 grid.")
     parity_tolerance: float = Field(
-        0.1, gt=0, description="Max |p_torch - p_onnx| for the QDQ export: integer kernels round differently, and one step of the uint8 logits moves a probability by a few hundredths."
+        0.1, gt=0, description="Max |p_torch - p_onnx| for the QDQ export: integer kernels round differently, and one step of the uint8 "
+                               "logits moves a probability by a few hundredths."
     )
 
 
@@ -314,7 +317,8 @@ class RobustnessConfig(Section):
     blackbox_starts: int = Field(128, ge=1, description="Benign training flows, and as many random valid rows, tried as starting points.")
     noise_sigmas: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0], description="σ of Gaussian noise on the mutable features.")
     noise_rows: int = Field(5000, ge=1, description="Test rows (all classes) scored under noise.")
-    membership_rows: int = Field(2000, ge=2, description="Validation flows (non-members) and as many training flows (members); half fit the attack, half score it.")
+    membership_rows: int = Field(2000, ge=2, description="Validation flows (non-members) and as many training flows (members); "
+                                                         "half fit the attack, half score it.")
     seed: int = 0
 
     _levels = field_validator("epsilons", "noise_sigmas")(_positive_levels)
@@ -378,7 +382,7 @@ class RuntimeConfig(Section):
         return names
 
     @model_validator(mode="after")
-    def _ranges(self) -> "RuntimeConfig":
+    def _ranges(self) -> RuntimeConfig:
         if self.min_opset > self.max_opset or self.min_ir_version > self.max_ir_version:
             raise ValueError("min_opset/min_ir_version must not exceed max_opset/max_ir_version")
         return self
@@ -437,7 +441,7 @@ class ServeConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> "ServeConfig":
+    def _tls_pair(self) -> ServeConfig:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
         return self
@@ -500,7 +504,7 @@ class RunConfig(Section):
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")
-    def _variants_fit_the_task(self) -> "RunConfig":
+    def _variants_fit_the_task(self) -> RunConfig:
         """Each task and reference gets the catalog's default variants; a recipe that does not apply is an error that says why."""
         task = self.task.kind
         reference = self.anomaly.detector if task == "anomaly" else self.model.family

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rtguard.config import RunConfig
-from rtguard.data.stage import prepare_run_data
 from rtguard.data.schema import FeatureSchema
+from rtguard.data.stage import prepare_run_data
 from rtguard.evaluate import evaluate_run
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.integrity import sign_all

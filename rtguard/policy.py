@@ -89,7 +89,7 @@ class Policy(BaseModel):
                                "statistical ties are broken by throughput per core, then size.")
 
     @model_validator(mode="after")
-    def _operating_point_defined(self) -> "Policy":
+    def _operating_point_defined(self) -> Policy:
         if self.operating_point == "min_detection_rate" and self.min_detection_rate is None:
             raise ValueError("operating_point = \"min_detection_rate\" needs min_detection_rate")
         return self

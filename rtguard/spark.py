@@ -154,7 +154,7 @@ def _score_frames(frames, job: _Job):
             yield _score_frame(frame.iloc[start:start + job.batch_rows].reset_index(drop=True), session, encoder, threshold)
 
 
-def _score_frame(frame, session, encoder: "FrameEncoder", threshold: float):
+def _score_frame(frame, session, encoder: FrameEncoder, threshold: float):
     from rtguard.artifact import alerts, attack_scores
     from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, InputRejected
 

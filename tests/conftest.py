@@ -61,8 +61,8 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def tiny_context():
     """What optimization passes read, built in memory: tiny synthetic splits and a trained tiny reference."""
-    from rtguard.data.stage import load_frames
     from rtguard.data.prepare import prepare
+    from rtguard.data.stage import load_frames
     from rtguard.optimize import pass_context
     from rtguard.train.loop import train_classifier
 

@@ -5,8 +5,20 @@ import pytest
 from rtguard.errors import PolicyError
 from rtguard.policy import Policy
 from rtguard.select import (
-    CHECKS, FAIL, NOT_MEASURED, NOT_REQUIRED, PASS, choose, clearly_faster, decision_view, evaluate_check, pareto_front, pareto_summary,
-    same_within_noise, select, worst_change,
+    CHECKS,
+    FAIL,
+    NOT_MEASURED,
+    NOT_REQUIRED,
+    PASS,
+    choose,
+    clearly_faster,
+    decision_view,
+    evaluate_check,
+    pareto_front,
+    pareto_summary,
+    same_within_noise,
+    select,
+    worst_change,
 )
 
 BY_KEY = {check.key: check for check in CHECKS}

@@ -37,7 +37,7 @@ class OpenVinoBackend:
                   "INFERENCE_PRECISION_HINT": "f32"}
         try:
             compiled = _core().compile_model(_core().read_model(str(model_path)), DEVICE, config)
-        except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors for what it cannot convert
+        except Exception as exc:
             raise NotSupported(f"OpenVINO cannot compile {model_path.parent.name}: {_first_line(exc)}") from None
         output = _check_contract(model_path, compiled)
         request, lock = compiled.create_infer_request(), threading.Lock()

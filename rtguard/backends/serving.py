@@ -22,10 +22,16 @@ from rtguard.errors import ConfigError
 from rtguard.runtime.errors import RunFailed
 from rtguard.runtime.guarded import GuardedSession
 from rtguard.runtime.loader import (
-    Trust, load_session, measured_batch_dependence, read_schema, signed_release, stated_threshold, trusted_folder,
+    Trust,
+    load_session,
+    measured_batch_dependence,
+    read_schema,
+    signed_release,
+    stated_threshold,
+    trusted_folder,
 )
-from rtguard.runtime.smoke import smoke_test
 from rtguard.runtime.session import OUTPUT_NAME
+from rtguard.runtime.smoke import smoke_test
 
 
 def load_backend_session(variant_dir: Path, trust: Trust, settings: RuntimeConfig, backend: str) -> GuardedSession:

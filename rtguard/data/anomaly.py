@@ -46,7 +46,7 @@ class AttackLabels:
                             types_in_training=np.array(self.types_in_training))
 
     @classmethod
-    def load(cls, path: Path) -> "AttackLabels":
+    def load(cls, path: Path) -> AttackLabels:
         with np.load(path, allow_pickle=False) as arrays:
             return cls(classes=arrays["classes"].tolist(), types=arrays["types"].tolist(),
                        types_in_training=arrays["types_in_training"].tolist(), val_class=arrays["val_class"],

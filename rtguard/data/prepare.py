@@ -47,7 +47,7 @@ class Splits:
         np.savez_compressed(path, **self.__dict__)
 
     @classmethod
-    def load(cls, path: Path) -> "Splits":
+    def load(cls, path: Path) -> Splits:
         with np.load(path, allow_pickle=False) as arrays:
             if "x_selection" not in arrays.files:
                 raise DataError(f"{path} predates the selection split: prepare the data again "

@@ -56,7 +56,7 @@ class FeatureSchema:
         return json.dumps(body, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSchema":
+    def from_json(cls, text: str) -> FeatureSchema:
         try:
             raw = json.loads(text)
             if raw.pop("version") != SCHEMA_VERSION:
@@ -73,5 +73,5 @@ class FeatureSchema:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "FeatureSchema":
+    def load(cls, path: Path) -> FeatureSchema:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))

@@ -13,8 +13,8 @@ and the crafted flows (from the selection split) are sent to every variant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,7 +26,6 @@ from rtguard.config import RunConfig
 from rtguard.data.anomaly import CLASSES, AttackLabels, anomaly_labels_path
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.errors import RtguardError
 from rtguard.evaluate.attacks import whitebox_rows
 from rtguard.evaluate.batch_dependence import batch_dependence
 from rtguard.evaluate.inputs import evaluation_inputs

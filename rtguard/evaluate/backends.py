@@ -27,8 +27,8 @@ The per-variant top-level metrics stay ONNX Runtime's, by the full protocol.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
     for name, backend, single, full in list(pairs):
         try:
             mine = in_chunks(full.predict, rows)
-        except Exception as exc:  # noqa: BLE001 - a backend that loads but cannot run the selection split is "not supported", not a crash
+        except Exception as exc:
             results[name][backend] = {"backend": backend, "status": NOT_SUPPORTED, "reason": f"failed on the selection split: {exc}".splitlines()[0]}
             pairs.remove((name, backend, single, full))
             continue

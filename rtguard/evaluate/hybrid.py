@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rtguard.artifact import ANOMALY_SCORE, calibrate_threshold, threshold_allowing
 from rtguard.config import RuntimeConfig
 from rtguard.data.anomaly import AttackLabels, anomaly_labels_path
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.errors import RtguardError
-from rtguard.artifact import ANOMALY_SCORE, calibrate_threshold, threshold_allowing
 from rtguard.evaluate.anomaly import detection_by_label
 from rtguard.runfolder import RunFolder
 from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME, create_session

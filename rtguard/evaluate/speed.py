@@ -19,7 +19,6 @@ import time
 from typing import NamedTuple
 
 import numpy as np
-
 from rich.progress import Progress
 
 from rtguard.config import EvaluateConfig

@@ -16,17 +16,17 @@ import numpy as np
 import torch
 
 from rtguard.artifact import alerts, attack_scores, point_threshold
+from rtguard.compute import in_chunks
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.compute import in_chunks
+from rtguard.errors import RtguardError
+from rtguard.evaluate.anomaly import evaluate_anomaly_run
 from rtguard.evaluate.backends import measure_backends
 from rtguard.evaluate.batch_dependence import classifier_dependence
-from rtguard.evaluate.anomaly import evaluate_anomaly_run
 from rtguard.evaluate.inputs import evaluation_inputs
 from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
 from rtguard.evaluate.quality import quality_metrics, ranking_quality
 from rtguard.evaluate.robustness import robustness_metrics
-from rtguard.errors import RtguardError
 from rtguard.evaluate.speed import measure_speed
 from rtguard.evaluate.uncertainty import bootstrap
 from rtguard.models import load_model

@@ -14,9 +14,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rtguard.integrity.errors import SignatureError
 from rtguard.integrity.files import UNSIGNED_NAMES, private_copy, read_regular, regular_files
@@ -126,7 +126,7 @@ def _verify(copy: Path, public_key: Path, signature: Path, shown: Path) -> None:
 
     try:
         verifying.Config().use_elliptic_key_verifier(public_key=public_key).verify(copy, signature)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not verified"; the reason is in the message
+    except Exception as exc:
         # The library checks the signed statement first: a "Signature mismatch" means
         # the statement is authentic and the files are what differs from it.
         reason = _differences(copy, signature) if str(exc).startswith("Signature mismatch") else _reason(exc)

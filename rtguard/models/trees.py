@@ -66,7 +66,7 @@ def float32_exact(estimator):
         text = _THRESHOLD_LINE.sub(lambda m: "threshold=" + " ".join(_down(v) for v in m[1].split()),
                                    estimator.booster_.model_to_string())
         text = _TREE_SIZES_LINE.sub("", text, count=1)  # without it LightGBM reads the trees one after another
-        estimator._Booster = lightgbm.Booster(model_str=text)  # noqa: SLF001  the converter and predict read it
+        estimator._Booster = lightgbm.Booster(model_str=text)
         return estimator
     for tree in getattr(estimator, "estimators_", [estimator]):
         thresholds = tree.tree_.threshold  # a view of the tree's node array

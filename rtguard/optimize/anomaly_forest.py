@@ -37,8 +37,8 @@ class IsolationForestPass(OnnxPass):
     opset: int = Field(20, description="Default-domain opset of the merged graph.")
 
     def run(self, source: Path, target: Path, context: PassContext) -> dict:
-        from sklearn.ensemble import IsolationForest
         from skl2onnx import to_onnx
+        from sklearn.ensemble import IsolationForest
 
         preprocessing, boundary = preprocessing_graph(onnx.load(str(source)))
         session = ort.InferenceSession(preprocessing.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -11,10 +11,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-
-from rtguard.errors import ParityError
 from torch import nn
 
+from rtguard.errors import ParityError
 from rtguard.models import WithProbabilities
 from rtguard.runtime.session import INPUT_NAME, OUTPUT_NAME
 from rtguard.train.loop import predict_proba

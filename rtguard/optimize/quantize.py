@@ -10,7 +10,12 @@ from typing import ClassVar, Literal
 import numpy as np
 import onnx
 from onnxruntime.quantization import (
-    CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static,
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from pydantic import Field

@@ -7,8 +7,8 @@ is the catalog's (rtguard/catalog.py); this module only says how each is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from rtguard import catalog
 from rtguard.config import OptimizeConfig

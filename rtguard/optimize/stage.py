@@ -30,8 +30,8 @@ from rtguard.models.autoencoder import load_detector
 from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
 from rtguard.optimize.build import build_variant, export_checked
 from rtguard.optimize.export import warm_up_exporter
-from rtguard.optimize.passes import PassContext
 from rtguard.optimize.operating_point import OperatingPoint
+from rtguard.optimize.passes import PassContext
 from rtguard.optimize.recipes import Recipe, recipe
 from rtguard.policy import run_policy
 from rtguard.runfolder import RunFolder, building, write_json
@@ -75,7 +75,7 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
                 chosen = anomaly_recipe(name, config) if anomaly else with_operating_point(recipe(name, settings), point)
                 records[name] = build_variant(name, chosen, variants / name, context, reference,
                                               settings.opset, settings.parity_tolerance)
-            except Exception as exc:  # noqa: BLE001  one recipe's failure, even a library's, must not cost the others
+            except Exception as exc:
                 shutil.rmtree(variants / name, ignore_errors=True)
                 failed.append({"variant": name, "error": str(exc) if isinstance(exc, RtguardError) else f"{type(exc).__name__}: {exc}",
                                "input_error": isinstance(exc, RtguardError)})

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from rtguard.data.prepare import SPLITS
 from rtguard.report.anomaly import anomaly_blocks
-from rtguard.report.blocks import Bullets, Figures, Grid, Heading, Paragraph
 from rtguard.report.backends import backend_notes, latency_grid, throughput_grid
 from rtguard.report.backends import measured as backends_measured
+from rtguard.report.blocks import Bullets, Figures, Grid, Heading, Paragraph
 from rtguard.report.checklist import checklist_header, checklist_rows
 from rtguard.report.decision import decision_notes, held_header, held_rows, selection_header, selection_rows
 from rtguard.report.security import measured, security_header, security_notes, security_rows

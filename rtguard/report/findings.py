@@ -5,6 +5,7 @@ from __future__ import annotations
 from rtguard.measurements import REFERENCE as BASELINE
 from rtguard.policy import METRIC_KEYS
 from rtguard.select import CHECKS, OBJECTIVES, blocking_summary, decision_view, format_objective, objective_value
+
 ONNX_BASELINE = "onnx-fp32"
 
 

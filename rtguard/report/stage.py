@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
-from rtguard.version import __version__
 from rtguard.machine import machine_info
 from rtguard.measurements import collect_variants
 from rtguard.report.document import build_document
@@ -17,6 +16,7 @@ from rtguard.report.plots import draw_plots
 from rtguard.report.security import measured, security_deltas
 from rtguard.runfolder import RunFolder, write_json, write_text
 from rtguard.select import select_run
+from rtguard.version import __version__
 
 VERSIONED_PACKAGES = ("torch", "onnx", "onnxruntime", "openvino", "scikit-learn", "skl2onnx", "adversarial-robustness-toolbox",
                       "torch-pruning", "numpy", "pandas", "pydantic", "matplotlib")
@@ -51,7 +51,7 @@ def report_run(run: RunFolder, name: str | None = None, selection: dict | None =
     }
     report = {
         "run": name or run.root.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": dataset,
         "machine": machine_info(),
         "versions": versions(),

@@ -5,7 +5,12 @@ Serving opens a variant with `open_session(variant_dir, Trust(public_key=...))`.
 """
 
 from rtguard.runtime.errors import (
-    DeadlineExceeded, InputRejected, MemoryLimitExceeded, ModelRejected, RunFailed, WorkerCrashed,
+    DeadlineExceeded,
+    InputRejected,
+    MemoryLimitExceeded,
+    ModelRejected,
+    RunFailed,
+    WorkerCrashed,
 )
 from rtguard.runtime.guarded import GuardedSession
 from rtguard.runtime.loader import Trust, load_session, trusted_folder

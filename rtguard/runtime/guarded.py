@@ -84,7 +84,7 @@ class GuardedSession:
     def close(self) -> None:
         self._runner.close()
 
-    def __enter__(self) -> "GuardedSession":
+    def __enter__(self) -> GuardedSession:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -41,7 +41,7 @@ class Trust:
     signature: Path | None = None  # default: <variant>/model.sig
 
     @classmethod
-    def from_config(cls, signing: SigningConfig) -> "Trust":
+    def from_config(cls, signing: SigningConfig) -> Trust:
         return cls(signing.public_key, signing.allow_unsigned)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterator
 
 import onnx
 from google.protobuf.message import DecodeError
@@ -21,7 +21,6 @@ from rtguard.config import RuntimeConfig
 from rtguard.integrity.files import check_regular
 from rtguard.runtime.errors import ModelRejected
 from rtguard.runtime.ops import DEFAULT_DOMAINS, allowed_ops
-
 
 # scikit-learn's IsolationForest as skl2onnx converts it (rtguard/optimize/anomaly_forest.py): the trees and their
 # leaf lookups in ONNX's own ML domain, which ONNX Runtime implements without any custom-op library, and the

@@ -81,7 +81,7 @@ class WorkerSession:
         self._stop("it was closed")
         self._connection.close()
 
-    def __enter__(self) -> "WorkerSession":
+    def __enter__(self) -> WorkerSession:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -35,7 +35,7 @@ class ApiKeys:
         return [name for name, _ in self._digests]
 
     @classmethod
-    def load(cls, path: Path | None, variable: str) -> "ApiKeys | None":
+    def load(cls, path: Path | None, variable: str) -> ApiKeys | None:
         """Keys from the file and the environment variable (either may be absent); None when there are none."""
         keys: dict[str, str] = {}
         if path is not None:
@@ -44,7 +44,7 @@ class ApiKeys:
             _add(keys, os.environ[variable].split(","), f"${variable} item")
         return cls(keys) if keys else None
 
-    def shares_a_key_with(self, other: "ApiKeys") -> bool:
+    def shares_a_key_with(self, other: ApiKeys) -> bool:
         """Whether any token is in both sets: an admin key must never also be a scoring key."""
         return bool({digest for _, digest in self._digests} & {digest for _, digest in other._digests})
 

@@ -15,7 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rtguard.serve.access import AllowedHosts, ApiKeys, RateLimiter, presented_key
 from rtguard.serve.errors import (
-    BodyTooLarge, Forbidden, MisdirectedHost, ServeError, TooManyRequests, Unauthorized, UnsupportedEncoding, error_body,
+    BodyTooLarge,
+    Forbidden,
+    MisdirectedHost,
+    ServeError,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedEncoding,
+    error_body,
 )
 from rtguard.serve.metrics import Metrics
 

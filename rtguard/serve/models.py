@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rtguard.config import RunConfig
-from rtguard.errors import RtguardError
-from rtguard.runfolder import RunFolder
 from rtguard.backends import SERVING_BACKENDS
 from rtguard.backends.serving import load_backend_session
+from rtguard.config import RunConfig
+from rtguard.errors import RtguardError
 from rtguard.integrity.selection import VARIANT_NAME, chosen_name, read_selection
+from rtguard.runfolder import RunFolder
 from rtguard.runtime import INPUT_NAME, GuardedSession, ModelRejected, Trust
 from rtguard.serve.batching import MicroBatcher
 from rtguard.serve.errors import BadRequest, NotFound

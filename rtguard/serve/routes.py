@@ -10,7 +10,6 @@ import asyncio
 
 import numpy as np
 import orjson
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from rtguard.artifact import calibrate_threshold
+from rtguard.compute import default_threads, in_chunks
 from rtguard.config import AnomalyConfig, RunConfig, TrainConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
-from rtguard.artifact import calibrate_threshold
-from rtguard.compute import default_threads, in_chunks
 from rtguard.evaluate.anomaly import decision_metrics, detector_scores
 from rtguard.models import save_weights
 from rtguard.models.autoencoder import ERROR_FLOOR, MIN_SPAN, KitNet, build_detector, correlated_groups

@@ -107,7 +107,7 @@ class _Candidate:
             self.trainer = Trainer(model, objective, torch.from_numpy(splits.x_train), self.speed, Shard(),
                                    config.learning_rate, config.weight_decay)
             self.warm_up_s = self._steps(batches)
-        except Exception as exc:  # noqa: BLE001  a setting this machine cannot run (e.g. compile without a compiler) is recorded, not fatal
+        except Exception as exc:
             self.entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
 
     def time_steps(self, batches: list[torch.Tensor]) -> None:

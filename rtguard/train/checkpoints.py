@@ -56,7 +56,7 @@ def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["latest"]["file"], manifest["latest"]["sha256"]  # noqa: B018  shape check
+        manifest["latest"]["file"], manifest["latest"]["sha256"]
         return manifest
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing: there is no checkpoint to resume from (train without --resume)") from None

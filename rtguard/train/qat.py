@@ -14,11 +14,16 @@ from __future__ import annotations
 import warnings
 
 import torch
-import torch.ao.quantization.fx._decomposed  # noqa: F401  registers torch.ops.quantized_decomposed
+import torch.ao.quantization.fx._decomposed
 from torch import nn
 from torch.ao.quantization import (
-    FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver, QConfig, QConfigMapping,
-    disable_observer, enable_observer,
+    FakeQuantize,
+    MovingAverageMinMaxObserver,
+    MovingAveragePerChannelMinMaxObserver,
+    QConfig,
+    QConfigMapping,
+    disable_observer,
+    enable_observer,
 )
 from torch.ao.quantization.quantize_fx import prepare_qat_fx
 from torch.fx.experimental.optimization import fuse
@@ -43,7 +48,7 @@ class ObservedInTraining(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.model(features)
 
-    def train(self, mode: bool = True) -> "ObservedInTraining":
+    def train(self, mode: bool = True) -> ObservedInTraining:
         super().train(mode)
         self.apply(enable_observer if mode else disable_observer)
         return self

@@ -9,9 +9,9 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.models import save_weights
 from rtguard.runfolder import RunFolder, write_json
-from rtguard.train.checkpoints import read_manifest
 from rtguard.train.anomaly import train_anomaly_run
 from rtguard.train.auto_speed import choose_speed
+from rtguard.train.checkpoints import read_manifest
 from rtguard.train.loop import Shard, train_classifier
 
 

@@ -12,9 +12,9 @@ when all of it succeeded. The deployed run is never half-updated.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 TARGET_FPR = 0.05  # high enough that a few thousand benign test flows measure it to within a few points
 TINY_ANOMALY = {
     "task": {"kind": "anomaly"},

@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from rtguard.config import AnomalyConfig
+from rtguard.data.schema import FeatureSchema, FeatureSpec
 from rtguard.models import save_weights
 from rtguard.models.autoencoder import Autoencoder, build_detector, correlated_groups, load_detector, score_logits
-from rtguard.data.schema import FeatureSchema, FeatureSpec
 
 SCHEMA = FeatureSchema(
     features=[FeatureSpec(name=f"f{i}", kind="continuous", center=0.0, scale=1.0) for i in range(6)]

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from rtguard.artifact import graph_threshold
 from rtguard.config import validate_config
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -16,7 +17,6 @@ from rtguard.models import parameter_counts
 from rtguard.models.autoencoder import load_detector
 from rtguard.optimize import pass_context
 from rtguard.optimize.anomaly import anomaly_recipe
-from rtguard.artifact import graph_threshold
 from rtguard.optimize.prune import StructuredPruning, UnstructuredPruning
 from rtguard.runfolder import RunFolder
 

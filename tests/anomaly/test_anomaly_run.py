@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rtguard.runtime.session import create_session
 from rtguard.config import RuntimeConfig
+from rtguard.runtime.session import create_session
 
 
 def test_every_detector_is_measured_with_the_meaning_of_detection_and_fpr_kept(anomaly_run):

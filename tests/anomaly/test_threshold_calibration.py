@@ -10,11 +10,10 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from rtguard.data.prepare import Splits
 from rtguard.artifact import THRESHOLD, calibrate_threshold, graph_threshold
+from rtguard.data.prepare import Splits
 from rtguard.optimize.anomaly_head import SHARPNESS
 from rtguard.runfolder import RunFolder
-
 
 
 @pytest.mark.parametrize("target", [0.001, 0.01, 0.05, 0.2])

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tiny_classifier import classifier, expected
 from onnx import helper
+from tiny_classifier import classifier, expected
 
 from rtguard.backends import ARTIFACT_BACKENDS, BackendUnavailable, NotSupported, artifact_backend
 from rtguard.backends.pytorch import reference_backend

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from rtguard.cli import app
 from rtguard.config import dump_config, validate_config
-from rtguard.data.stage import load_frames
 from rtguard.data.prepare import Splits, prepare
 from rtguard.data.schema import FeatureSchema
+from rtguard.data.stage import load_frames
 from rtguard.evaluate.attacks import BlackBoxBudget, hopskipjump, whitebox_rows
 from rtguard.evaluate.predictors import Predictor, onnx_predictor, torch_predictor
 from rtguard.evaluate.privacy import membership_inference

@@ -12,7 +12,14 @@ import pytest
 
 from rtguard.config import RuntimeConfig
 from rtguard.integrity import (
-    SELECTION_SIGNATURE, SignatureError, UnsafeFileError, chosen_name, next_release, read_selection, sign_all, sign_variant,
+    SELECTION_SIGNATURE,
+    SignatureError,
+    UnsafeFileError,
+    chosen_name,
+    next_release,
+    read_selection,
+    sign_all,
+    sign_variant,
     verify_variant,
 )
 from rtguard.runtime import Trust, load_session

@@ -11,7 +11,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from rtguard.integrity import (
-    RELEASE_NAME, SELECTION_SIGNATURE, SIGNED_FILES, KeyFileError, SignatureError, UnsafeFileError, sign_all, sign_variant, verify_variant,
+    RELEASE_NAME,
+    SELECTION_SIGNATURE,
+    SIGNED_FILES,
+    KeyFileError,
+    SignatureError,
+    UnsafeFileError,
+    sign_all,
+    sign_variant,
+    verify_variant,
 )
 
 CAP = 64 << 20

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from rtguard.config import validate_config
-from rtguard.data.stage import load_frames
 from rtguard.data.prepare import prepare
+from rtguard.data.stage import load_frames
 from rtguard.errors import ConfigError
 from rtguard.models import build_model
 from rtguard.optimize.export import check_parity, export_onnx

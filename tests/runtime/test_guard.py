@@ -19,7 +19,8 @@ def session(variant):
 
 
 @pytest.mark.parametrize("inputs, message", [
-    ({"features": np.array([[0, np.nan, 0.5]], np.float32)}, r"1 non-finite values \(NaN or infinity\) where training imputed none \(data.non_finite = \"reject\"\); the first is row 0, feature 'bytes'"),
+    ({"features": np.array([[0, np.nan, 0.5]], np.float32)},
+     r"1 non-finite values \(NaN or infinity\) where training imputed none \(data.non_finite = \"reject\"\); the first is row 0, feature 'bytes'"),
     ({"features": np.array([[0, 1, 0.5], [0, 1, np.inf]], np.float32)}, r"non-finite.*row 1, feature 'rate'"),
     ({"features": np.array([[0, -np.inf, 0.5]], np.float32)}, r"non-finite.*feature 'bytes'"),
     ({"features": np.array([[0, 1, 0.5]], np.float64)}, r"dtype float64; the model takes float32 \(convert with .astype\(np.float32\)\)"),

@@ -8,7 +8,13 @@ from artifacts import ALLOCATION_SCHEMA, HUGE, SCHEMA, allocating_model, expecte
 
 from rtguard.config import RuntimeConfig
 from rtguard.runtime import (
-    DeadlineExceeded, GuardedSession, MemoryLimitExceeded, ModelRejected, Trust, create_session, load_session,
+    DeadlineExceeded,
+    GuardedSession,
+    MemoryLimitExceeded,
+    ModelRejected,
+    Trust,
+    create_session,
+    load_session,
 )
 from rtguard.runtime.deadline import Watchdog
 from rtguard.runtime.session import ORT_ERRORS

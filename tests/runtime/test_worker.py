@@ -62,7 +62,8 @@ def test_memory_blow_up_inside_the_worker_is_contained(tmp_path):
     folder = write_variant(tmp_path / "hostile", allocating_model(False), ALLOCATION_SCHEMA)
     settings = RuntimeConfig(threads=1, isolate=True, memory_limit_mib=64 * 1024, worker_memory_mib=2048)
     # The load's smoke test reaches the allocation (the edges of the training range ask for gigabytes): refused there.
-    with pytest.raises(ModelRejected, match=f"failed the smoke test .*ran out of memory: Failed to allocate memory for requested buffer of size {2 * HUGE * 4}"):
+    refusal = f"failed the smoke test .*ran out of memory: Failed to allocate memory for requested buffer of size {2 * HUGE * 4}"
+    with pytest.raises(ModelRejected, match=refusal):
         open_session(folder, Trust(allow_unsigned=True), settings)
 
 

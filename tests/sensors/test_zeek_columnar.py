@@ -11,10 +11,10 @@ from sensorfiles import ZEEK_HEADER, zeek_rows, zeek_tsv
 from rtguard.config import DataConfig
 from rtguard.data.prepare import prepare
 from rtguard.data.sensors import load_sensor_frames
-from rtguard.serve.errors import BadRequest
-from rtguard.serve.records import RecordEncoder
 from rtguard.sensors.mappings import ZEEK
 from rtguard.sensors.records import ZeekTsv
+from rtguard.serve.errors import BadRequest
+from rtguard.serve.records import RecordEncoder
 from rtguard.stream import columnar
 from rtguard.stream.flows import MalformedLine
 from rtguard.stream.sensor_columnar import ZeekColumnar

@@ -39,7 +39,7 @@ class Server:
             stdout=self._output, stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, **client_options) -> "Server":
+    def wait_ready(self, **client_options) -> Server:
         deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

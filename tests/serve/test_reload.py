@@ -42,7 +42,7 @@ def repository(signed_run, serve_keys):
     shutil.copytree(variants / OTHER, variants / "swapped")  # a signed variant under another name
     shutil.copytree(signed_run, signed_run.parent / "moved")  # a signed run under another name
     edited = shutil.copytree(signed_run, signed_run.parent / "edited")  # its decision edited after signing
-    (edited / "selection.json").write_text((edited / "selection.json").read_text().replace(f'"chosen": "', '"chosen": "x'))
+    (edited / "selection.json").write_text((edited / "selection.json").read_text().replace('"chosen": "', '"chosen": "x'))
     escaping = shutil.copytree(second, signed_run.parent / "escaping")  # a decision naming a path (signed, even)
     (escaping / "selection.json").write_text(json.dumps({"chosen": "../run/variants/onnx-fp32"}))
     sign_selection(escaping, serve_keys[0], release)
@@ -124,7 +124,8 @@ def test_reload_by_run_uses_its_selection_and_tritonclient_reloads_the_same(serv
     http = pytest.importorskip("tritonclient.http")
     triton = http.InferenceServerClient(server.url.removeprefix("http://"))
     triton.load_model("rtguard", headers={**client.headers, "Content-Type": "application/json"})  # the served variant, verified again
-    assert triton.get_model_repository_index(headers=dict(client.headers)) == [{"name": "rtguard", "version": str(int(loaded.json()["model_version"]) + 1), "state": "READY"}]
+    version = str(int(loaded.json()["model_version"]) + 1)
+    assert triton.get_model_repository_index(headers=dict(client.headers)) == [{"name": "rtguard", "version": version, "state": "READY"}]
     triton.close()
 
 

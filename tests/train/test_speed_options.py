@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rtguard.data.stage import load_frames
-from rtguard.data.prepare import prepare
-from rtguard.train.loop import Shard, train_classifier
 from rtguard.config import validate_config
+from rtguard.data.prepare import prepare
+from rtguard.data.stage import load_frames
+from rtguard.train.loop import Shard, train_classifier
 from rtguard.train.speed import TrainingError
 
 SMALL = {"data": {"n_flows": 2000, "seed": 3}, "model": {"hidden": [16], "dropout": 0.0}, "train": {"epochs": 2, "batch_size": 128}}
