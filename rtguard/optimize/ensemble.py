@@ -22,9 +22,10 @@ from rtguard.artifact import OUTPUT_NAME
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
 from rtguard.models.trees import fit_tree_model, to_onnx, tree_nodes
+from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
-from rtguard.optimize.trees import PARITY_ROWS, PREFIX, dedupe_opsets, run_graph
+from rtguard.optimize.trees import PARITY_ROWS, PREFIX, class_spread, dedupe_opsets, tree_probabilities
 
 NETWORK_VOTE, TREES_VOTE = "vote_network", "vote_trees"
 
@@ -43,7 +44,7 @@ class SoftVote(OnnxPass):
         network = onnx.load(str(source))
         preprocessing, boundary = preprocessing_graph(network)
         splits, n_classes = context.splits, len(context.schema.classes)
-        points = run_graph(preprocessing, boundary, splits.x_train)
+        points = graph_output(preprocessing, boundary, splits.x_train)
         started = time.perf_counter()
         estimator = fit_tree_model("gbdt", self.trees, points, splits.y_train, self.seed, self.threads)
         fit_seconds = time.perf_counter() - started
@@ -52,10 +53,9 @@ class SoftVote(OnnxPass):
         onnx.save(voted, str(target))
 
         rows = splits.x_test[:PARITY_ROWS]
-        trees = np.zeros((len(rows), n_classes), dtype=np.float32)
-        trees[:, classes] = estimator.predict_proba(run_graph(preprocessing, boundary, rows))
-        expected = 0.5 * (run_graph(network, OUTPUT_NAME, rows) + trees)
-        max_diff = float(np.abs(run_graph(voted, OUTPUT_NAME, rows) - expected).max()) if len(rows) else 0.0
+        trees = tree_probabilities(estimator, preprocessing, boundary, rows, classes, n_classes)
+        expected = 0.5 * (graph_output(network, OUTPUT_NAME, rows) + trees)
+        max_diff = float(np.abs(graph_output(voted, OUTPUT_NAME, rows) - expected).max()) if len(rows) else 0.0
         if not max_diff <= self.parity_tolerance:
             raise ParityError(f"soft vote differs from its members' mean: max |Δp| = {max_diff:.3g} > tolerance {self.parity_tolerance:g}")
         nodes = tree_nodes(estimator)
@@ -77,9 +77,7 @@ def soft_vote(network: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, c
         node.input[:] = [boundary if name == tree_input else name for name in node.input]
     graph.node.extend(trees.graph.node)
     graph.initializer.extend(trees.graph.initializer)
-    spread = np.zeros((len(classes), n_classes), dtype=np.float32)
-    spread[range(len(classes)), classes] = 1.0
-    graph.initializer.extend([numpy_helper.from_array(spread, "vote_class_spread"),
+    graph.initializer.extend([numpy_helper.from_array(class_spread(classes, n_classes), "vote_class_spread"),
                               numpy_helper.from_array(np.array(0.5, dtype=np.float32), "vote_half")])
     graph.node.extend([
         helper.make_node("MatMul", [PREFIX + "probabilities", "vote_class_spread"], [TREES_VOTE], name="vote_trees"),

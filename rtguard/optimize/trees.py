@@ -19,19 +19,18 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-from rtguard.artifact import INPUT_NAME, OUTPUT_NAME
+from rtguard.artifact import OUTPUT_NAME
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
 from rtguard.models.trees import fit_tree_model, to_onnx, tree_nodes
+from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
 
 PREFIX = "trees_"
 PARITY_ROWS = 4096
-CHUNK = 8192
 
 
 class TreeModel(TreeModelConfig, OnnxPass):
@@ -49,8 +48,8 @@ class TreeModel(TreeModelConfig, OnnxPass):
         model = onnx.load(str(source))
         preprocessing, boundary = preprocessing_graph(model)
         splits, n_classes = context.splits, len(context.schema.classes)
-        points = run_graph(preprocessing, boundary, splits.x_train)
-        labels = splits.y_train if self.teacher == "labels" else run_graph(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
+        points = graph_output(preprocessing, boundary, splits.x_train)
+        labels = splits.y_train if self.teacher == "labels" else graph_output(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
         settings = TreeModelConfig(**{key: getattr(self, key) for key in TreeModelConfig.model_fields})
         started = time.perf_counter()
         estimator = fit_tree_model(self.family, settings, points, labels, self.seed, self.threads)
@@ -74,20 +73,14 @@ class TreeModel(TreeModelConfig, OnnxPass):
 
     def _parity(self, merged, estimator, preprocessing, boundary, rows, classes, n_classes) -> dict:
         """The library's probabilities against ONNX Runtime's, on test rows; raise beyond tolerance."""
-        expected = np.zeros((len(rows), n_classes), dtype=np.float32)
-        expected[:, classes] = estimator.predict_proba(run_graph(preprocessing, boundary, rows))
-        actual = run_graph(merged, OUTPUT_NAME, rows)
+        expected = tree_probabilities(estimator, preprocessing, boundary, rows, classes, n_classes)
+        actual = graph_output(merged, OUTPUT_NAME, rows)
         max_diff = float(np.abs(expected - actual).max()) if len(rows) else 0.0
         agreement = float((expected.argmax(1) == actual.argmax(1)).mean()) if len(rows) else 1.0
         if not max_diff <= self.parity_tolerance:
             raise ParityError(f"{self.family} ONNX conversion differs from the library: max |Δp| = {max_diff:.3g} > tolerance "
                               f"{self.parity_tolerance:g} (prediction agreement {agreement:.4%}) on {len(rows)} test rows")
         return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
-
-
-def run_graph(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run([output], {INPUT_NAME: rows[i : i + CHUNK]})[0] for i in range(0, max(len(rows), 1), CHUNK)])
 
 
 def merge_classifier(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
@@ -101,14 +94,27 @@ def merge_classifier(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.
     if classes == list(range(n_classes)):
         graph.node.append(helper.make_node("Identity", [PREFIX + "probabilities"], [OUTPUT_NAME], name="trees_output"))
     else:  # scatter the trees' columns into the schema's classes
-        spread = np.zeros((len(classes), n_classes), dtype=np.float32)
-        spread[range(len(classes)), classes] = 1.0
-        graph.initializer.append(numpy_helper.from_array(spread, "trees_class_spread"))
+        graph.initializer.append(numpy_helper.from_array(class_spread(classes, n_classes), "trees_class_spread"))
         graph.node.append(helper.make_node("MatMul", [PREFIX + "probabilities", "trees_class_spread"], [OUTPUT_NAME], name="trees_output"))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", n_classes]))
     onnx.checker.check_model(merged)
     return merged
+
+
+def tree_probabilities(estimator, preprocessing: onnx.ModelProto, boundary: str, rows: np.ndarray, classes: list[int],
+                       n_classes: int) -> np.ndarray:
+    """The library's own probabilities for raw rows, in the schema's class columns (classes it never saw at 0)."""
+    probabilities = np.zeros((len(rows), n_classes), dtype=np.float32)
+    probabilities[:, classes] = estimator.predict_proba(graph_output(preprocessing, boundary, rows))
+    return probabilities
+
+
+def class_spread(classes: list[int], n_classes: int) -> np.ndarray:
+    """The matrix that moves a tree model's columns (its `classes`) into the schema's `n_classes` columns."""
+    spread = np.zeros((len(classes), n_classes), dtype=np.float32)
+    spread[range(len(classes)), classes] = 1.0
+    return spread
 
 
 def dedupe_opsets(model: onnx.ModelProto) -> None:
