@@ -86,7 +86,7 @@ class Policy(BaseModel):
                                                "when batched with adversarial neighbours: above it, micro-batching would let one "
                                                "client's rows change another's verdicts, so the variant does not ship.")
     prefer: Preference = Field("detection_rate", description="Which objective decides among the passing variants; "
-                               "statistical ties are broken by throughput per core, then size.")
+                               "statistical ties are broken by worst-case evasion rate, then throughput per core, then size.")
 
     @model_validator(mode="after")
     def _operating_point_defined(self) -> Policy:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtguard.errors import PolicyError
-from rtguard.intervals import DECIDING, difference_interval
+from rtguard.intervals import DECIDING, difference_interval, proportion_difference_interval
 from rtguard.measurements import collect_variants
 from rtguard.policy import Policy, dump_policy, run_policy
 from rtguard.runfolder import RunFolder, write_json, write_text
@@ -42,7 +42,9 @@ RULE = (
     "one thread) and throughput (all cores); a backend whose outputs differ from the artifact's beyond "
     "tolerance, or that cannot run it, never passes. The passing (variant, backend) pair best on the policy's "
     "`prefer` objective ships (default: detection at the operating point); pairs within noise of the best "
-    "(a bootstrap interval of the difference that holds 0, or latency spreads that overlap) are tied, and ties go to the "
+    "(a bootstrap interval of the difference that holds 0, or latency spreads that overlap) are tied. Ties go first to "
+    "the pairs hardest to evade (worst evasion rate over attacks and budgets; a pair is out when another's is lower "
+    "beyond the sampling noise of the attacked flows, a 95% interval of the difference below 0), then to the "
     "highest throughput per core when it leads by at least 10% in the rounds run side by side (a sign test, p < 0.05: "
     "9 rounds of 10), then to the "
     "smallest file, then to the name. "
@@ -304,7 +306,8 @@ def pareto_summary(by_name: dict[str, dict]) -> dict:
 
 def choose(candidates: list[str], by_name: dict[str, dict], prefer: str) -> dict:
     """{chosen, tied, tie_break}: the candidate best on `prefer`, where every candidate within noise of the best is tied
-    and ties go to the highest throughput per core beyond noise, then the smallest file, then the name."""
+    and ties go to the hardest to evade beyond noise, then the highest throughput per core beyond noise, then the
+    smallest file, then the name."""
     if not candidates:
         return {"chosen": None, "tied": [], "tie_break": None}
     sign = -1 if dict(OBJECTIVES)[prefer] == "max" else 1
@@ -312,15 +315,46 @@ def choose(candidates: list[str], by_name: dict[str, dict], prefer: str) -> dict
     tied = sorted(name for name in candidates if name == best or same_within_noise(by_name[name], by_name[best], prefer))
     if len(tied) == 1:
         return {"chosen": best, "tied": tied, "tie_break": None}
-    speed = {name: by_name[name].get("side_by_side") or side_by_side(by_name[name]) for name in tied}
-    # The fastest are the tied candidates no other tied candidate clearly outruns: not a comparison with one point
+    # A security team gives up speed before it gives up evasion robustness: the hardest to evade come first.
+    hardest = least_evadable(tied, by_name)
+    if len(hardest) == 1:
+        return {"chosen": hardest[0], "tied": tied, "tie_break": "worst-case evasion rate"}
+    speed = {name: by_name[name].get("side_by_side") or side_by_side(by_name[name]) for name in hardest}
+    # The fastest are the candidates no other clearly outruns: not a comparison with one point
     # estimate that happened to come out on top.
-    still = [name for name in tied if not any(clearly_faster(speed[other], speed[name]) for other in tied if other != name)]
+    still = [name for name in hardest if not any(clearly_faster(speed[other], speed[name]) for other in hardest if other != name)]
     if len(still) == 1:
         return {"chosen": still[0], "tied": tied, "tie_break": "throughput per core"}
     smallest = min(still, key=lambda name: (by_name[name]["file_bytes"], name))
     same_size = [name for name in still if by_name[name]["file_bytes"] == by_name[smallest]["file_bytes"]]
     return {"chosen": smallest, "tied": tied, "tie_break": "file size" if len(same_size) == 1 else "name"}
+
+
+def least_evadable(names: list[str], by_name: dict[str, dict]) -> list[str]:
+    """The candidates no other is clearly harder to evade than; all of them when one was not attacked (robustness off).
+
+    Each is judged at its worst point over attacks and budgets (the Pareto objective), on the flows it detected
+    before the attack; a lower worst-case evasion counts only when the 95% interval of the difference is below 0.
+    """
+    worst = {name: worst_evasion(by_name[name]) for name in names}
+    if any(counts is None for counts in worst.values()):
+        return names
+    return [name for name in names
+            if not any(proportion_difference_interval(*worst[other], *worst[name])[1] < 0 for other in names if other != name)]
+
+
+def worst_evasion(metrics: dict) -> tuple[int, int] | None:
+    """(evaded, attacked) flows at the worst evasion point over attacks and budgets; None when not measured.
+
+    Of points with the same rate, the one on the fewest flows: 0 of 40 is weaker evidence than 0 of 500.
+    """
+    samples = metrics.get("robustness", {}).get("samples", {})
+    counted = [(rate, samples[path[0]]["detected"]) for path, rate in points(metrics.get("evasion_rate")).items()
+               if path and samples.get(path[0], {}).get("detected")]
+    if not counted:
+        return None
+    rate, attacked = max(counted, key=lambda point: (point[0], -point[1]))
+    return round(rate * attacked), attacked
 
 
 def same_within_noise(a: dict, b: dict, metric: str) -> bool:
@@ -408,6 +442,10 @@ def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: di
         others = [name.split("@")[0] if one_backend else name.replace("@", " on ") for name in decision["tied"] if name != chosen["name"]]
         if others:
             text += f" Within noise of it: {', '.join(others)}; the tie went to the {decision['tie_break']}."
+        if decision["tie_break"] == "worst-case evasion rate":
+            counts = {name: worst_evasion(by_name[name]) for name in decision["tied"]}
+            text += " Flows evading at each one's worst attack and budget: " + ", ".join(
+                f"{name.split('@')[0] if one_backend else name.replace('@', ' on ')} {k} of {n}" for name, (k, n) in counts.items()) + "."
         return text
     reasons: dict[str, list[str]] = {}  # pairs blocked for the same reasons are named together
     for pair in pairs:

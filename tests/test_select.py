@@ -14,11 +14,13 @@ from rtguard.select import (
     clearly_faster,
     decision_view,
     evaluate_check,
+    least_evadable,
     pareto_front,
     pareto_summary,
     same_within_noise,
     select,
     worst_change,
+    worst_evasion,
 )
 
 BY_KEY = {check.key: check for check in CHECKS}
@@ -140,6 +142,40 @@ def test_choose_takes_the_best_detection_and_breaks_ties_within_noise_by_through
     same_speed = {"a": _decided(0.90, 1000, 100, width=0.1), "b": _decided(0.91, 1010, 50, width=0.1, phase=1)}  # 5 rounds each
     assert choose(["a", "b"], same_speed, "detection_rate") == {"chosen": "b", "tied": ["a", "b"], "tie_break": "file size"}
     assert choose([], clear, "detection_rate") == {"chosen": None, "tied": [], "tie_break": None}
+
+
+def _attacked(metrics: dict, evaded: int, attacked: int) -> dict:
+    """A candidate whose worst point is the black-box attack at ε 1: `evaded` of the `attacked` flows it detected."""
+    return metrics | {"evasion_rate": {"pgd": {"1": 0.0}, "hopskipjump": {"0.5": 0.0, "1": evaded / attacked}},
+                      "robustness": {"samples": {"pgd": {"detected": 500}, "hopskipjump": {"detected": attacked}}}}
+
+
+def test_ties_go_to_the_hardest_to_evade_beyond_noise_before_speed():
+    tied = {"fast": _attacked(_decided(0.90, 3000, 10, width=0.1), 21, 40), "robust": _attacked(_decided(0.91, 1000, 100, width=0.1), 0, 40)}
+    assert choose(["fast", "robust"], tied, "detection_rate") == {
+        "chosen": "robust", "tied": ["fast", "robust"], "tie_break": "worst-case evasion rate"}
+    assert worst_evasion(tied["fast"]) == (21, 40) and worst_evasion(tied["robust"]) == (0, 40)  # of equal rates, the fewest flows
+    # 1 of 40 against 0 of 40 is inside the sampling noise: both stay, and speed decides between them.
+    tied["fast"] = _attacked(tied["fast"], 1, 40)
+    assert least_evadable(["fast", "robust"], tied) == ["fast", "robust"]
+    assert choose(["fast", "robust"], tied, "detection_rate")["tie_break"] == "throughput per core"
+    # A candidate that was not attacked (robustness off) leaves the tier out rather than losing it.
+    tied["fast"] = _decided(0.90, 3000, 10, width=0.1)
+    assert least_evadable(["fast", "robust"], tied) == ["fast", "robust"]
+    assert choose(["fast", "robust"], tied, "detection_rate")["chosen"] == "fast"
+
+
+def test_the_verdict_names_the_evasion_counts_that_broke_a_tie():
+    variants = _variants(**{
+        "torch-fp32": _metrics(0.95, 0.01, 0.01, 9000, 100),
+        "a": _metrics(0.95, 0.01, 0.01, 9000, 10),
+        "b": _metrics(0.95, 0.01, 0.01, 1000, 100),
+    })
+    for variant, evaded in zip(variants, (0, 30, 2)):
+        variant["metrics"] = _attacked(variant["metrics"], evaded, 40)
+    selection = select(variants, Policy())
+    assert selection["chosen"] == "b" and selection["tie_break"] == "worst-case evasion rate"
+    assert "a 30 of 40" in selection["verdict"] and "b 2 of 40" in selection["verdict"]
 
 
 def test_latencies_whose_rounds_overlap_are_a_tie_never_a_reason():
