@@ -1,7 +1,8 @@
 """A whole batch of flow lines to feature rows with array operations, not one line at a time.
 
 Per-line Python parsing bounded `rtguard score` at a tenth of the session's rate. Here a
-CSV batch is parsed by pyarrow's CSV reader in one call and a JSON-lines batch is read
+CSV batch (or a file's block of a megabyte, rtguard.stream.file_blocks) is parsed by
+pyarrow's CSV reader in one call and a JSON-lines batch is read
 by orjson and taken apart column by column; categorical values are coded through their
 distinct values only. The result is exactly what the line-by-line reader
 (rtguard.stream.flows + RecordEncoder) gives for the same lines, or None: any batch
@@ -13,8 +14,6 @@ scores the rest. So nothing is lost and no verdict changes; only clean batches g
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -22,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv  # imported with the module, not at the first batch: its ~0.3 s would count against the stream
 
 from rtguard.data.schema import FeatureSchema
+from rtguard.stream.file_blocks import Block
 from rtguard.stream.flows import CsvFlows, JsonFlows
 
 Kept = list[tuple[int, object, list[str]]]  # per encoded row: (line number, id, out-of-vocabulary features), as StreamScorer keeps them
@@ -30,6 +30,7 @@ Kept = list[tuple[int, object, list[str]]]  # per encoded row: (line number, id,
 MIN_LINES = 128
 _EXACT_INT = 2**53  # beyond it, int -> float64 -> float32 may round differently from the line reader's int -> float32
 _MISSING = object()
+_CATEGORIES = pa.dictionary(pa.int32(), pa.string())  # a categorical column comes coded by its distinct values
 
 
 class ColumnarFlows:
@@ -42,7 +43,7 @@ class ColumnarFlows:
         if isinstance(flows, CsvFlows):
             self._names = [f"c{index}" for index in range(flows.n_fields)]  # the header's own names may repeat or hold spaces
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
-            self._types = {self._names[column]: pa.string() if categorical else pa.float64() for _, column, categorical in flows.columns}
+            self._types = {self._names[column]: _CATEGORIES if categorical else pa.float64() for _, column, categorical in flows.columns}
             if flows.id_column is not None:
                 self._types[self._names[flows.id_column]] = pa.string()  # the id as written, even where it is also a feature
             self._include = [self._names[column] for column in dict.fromkeys(wanted)]
@@ -54,12 +55,32 @@ class ColumnarFlows:
         if len(lines) < MIN_LINES:
             return None
         if isinstance(self.flows, CsvFlows):
-            columns, ids = self._csv_columns(lines)
+            data = b"\n".join(line for _, line in lines)
+            columns, ids = (None, None) if b"\r" in data else self._csv_columns(data, len(lines))
         else:
             columns, ids = self._json_columns(lines)
         if columns is None:
             return None
-        n = len(lines)
+        unknown = self._fill(columns, len(lines), rows)
+        numbers = [number for number, _ in lines]
+        return list(zip(numbers, ids if ids is not None else [None] * len(lines), unknown))
+
+    def encode_block(self, block: Block) -> tuple[np.ndarray, list | None, list[list[str]]] | None:
+        """A CSV file's block of whole lines parsed in one call: (rows, ids or None, out-of-vocabulary features per row),
+        one row per line from block.first on; None when the line reader must take the block."""
+        data = block.data
+        if not data or not isinstance(self.flows, CsvFlows) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")) \
+                or block.overlong():  # a lone "\r" ends a row for pyarrow, not for the line reader
+            return None
+        n = block.count
+        columns, ids = self._csv_columns(data, n)
+        if columns is None:
+            return None
+        rows = np.empty((n, len(self._codes)), dtype=np.float32)
+        return rows, ids, self._fill(columns, n, rows)
+
+    def _fill(self, columns: list, n: int, rows: np.ndarray) -> list[list[str]]:
+        """Write the columns into rows[:n]; the out-of-vocabulary feature names per row."""
         unknown_mask = np.zeros((n, len(self._codes)), dtype=bool)
         with np.errstate(over="ignore"):  # a float32 overflow becomes inf, as in the line reader; the runtime's guard takes it
             for index, (values, codes) in enumerate(zip(columns, self._codes)):
@@ -73,27 +94,26 @@ class ColumnarFlows:
         unknown = [empty] * n
         for row in np.flatnonzero(unknown_mask.any(axis=1)).tolist():
             unknown[row] = [names[index] for index in np.flatnonzero(unknown_mask[row]).tolist()]
-        numbers = [number for number, _ in lines]
-        return list(zip(numbers, ids if ids is not None else [None] * n, unknown))
+        return unknown
 
-    # CSV: one pyarrow call per batch
+    # CSV: one pyarrow call per batch or block
 
-    def _csv_columns(self, lines: list[tuple[int, bytes]]):
-        data = b"\n".join(line for _, line in lines)
-        if b'"' in data or b"\r" in data or not _utf8(data):  # quoting and stray carriage returns: the line reader's rules
+    def _csv_columns(self, data: bytes, n: int):
+        """The feature columns (and ids) of n lines of CSV, or (None, None) where the line reader might read them otherwise."""
+        if b'"' in data or not _utf8(data):  # quoting: the line reader's rules; invalid UTF-8: it reads Latin-1
             return None, None
         try:
             table = pacsv.read_csv(
-                io.BytesIO(data),
+                pa.BufferReader(data),  # not a Python file: pyarrow reads it without taking the GIL
                 read_options=pacsv.ReadOptions(column_names=self._names, use_threads=False, block_size=len(data) + 1),
                 parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
                                                  newlines_in_values=False, ignore_empty_lines=False),
                 convert_options=pacsv.ConvertOptions(column_types=self._types, include_columns=self._include, null_values=[],
-                                                     strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=True),
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=False),
             )
         except (pa.ArrowException, ValueError):
             return None, None
-        if table.num_rows != len(lines):
+        if table.num_rows != n:  # a blank line, or a "\r" pyarrow took for a line end
             return None, None
         columns = []
         for _, column, categorical in self.flows.columns:
@@ -106,7 +126,7 @@ class ColumnarFlows:
                         return None, None
                 columns.append(array.to_numpy(zero_copy_only=False))
                 continue
-            encoded = array.dictionary_encode()
+            encoded = array if array.type == _CATEGORIES else array.dictionary_encode()  # the id column is read as plain text
             distinct = [value.strip() for value in encoded.dictionary.to_pylist()]  # str.strip, as the line reader strips
             columns.append(_lookup(distinct, encoded.indices.to_numpy(zero_copy_only=False), self._codes[len(columns)]))
         ids = None

@@ -4,7 +4,10 @@ Each micro-batch of lines becomes one session call: the lines are parsed and enc
 (a clean batch at once by rtguard.stream.columnar, any other line by line through
 RecordEncoder, as the server's /score does, with the same result), checked by the runtime's input guard,
 run, and their verdicts written and flushed before the next batch is read, so memory
-stays bounded by one batch whatever the length of the stream. The alert rule is the
+stays bounded by one batch whatever the length of the stream. A file on disk comes in
+blocks of whole lines instead (rtguard.stream.file_blocks): a clean CSV block is parsed
+in one call, ahead of the model in a second thread, and scored in slices of a batch; any
+other block is split into the lines LineBatches would give, and scored as they are. The alert rule is the
 server's (rtguard.serve.records.verdicts at serve.alert_threshold), so a flow gets the
 same verdict here and from `rtguard serve`. A line that cannot be scored is reported
 as `line N: reason` and skipped; nothing in the input stops the stream. NaN and infinity
@@ -17,7 +20,8 @@ imputed none, the flow is written as a suspicious alert, never dropped unseen: C
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -30,6 +34,7 @@ from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputReject
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder
 from rtguard.stream.columnar import ColumnarFlows
+from rtguard.stream.file_blocks import Block, FileBlocks
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
 from rtguard.stream.formats import columnar_for, flows_for, format_by_content
 from rtguard.stream.lines import Line
@@ -66,8 +71,10 @@ class StreamScorer:
     """
 
     def __init__(self, session: GuardedSession, format: str | None, threshold: float, out: BinaryIO,
-                 report: Callable[[str], None], max_line_bytes: int, id_field: str | None = None, alerts_only: bool = False):
+                 report: Callable[[str], None], max_line_bytes: int, id_field: str | None = None, alerts_only: bool = False,
+                 batch_lines: int = 1024):
         self.session, self.format, self.threshold, self.id_field = session, format, threshold, id_field
+        self.batch_lines = batch_lines  # most flows one session call carries (a file's blocks are scored in slices of it)
         self.out, self.report, self.max_line_bytes, self.alerts_only = out, report, max_line_bytes, alerts_only
         self.encoder = RecordEncoder(session.schema, max_records=1)  # encode() takes one record at a time
         self.extra = [name for name in SCORE_OUTPUTS if name in {o.name for o in session.session.get_outputs()}]
@@ -76,12 +83,16 @@ class StreamScorer:
         self.columnar = None  # ColumnarFlows or ZeekColumnar: whole clean batches at once; the line reader takes any other
         self.lines_out = VerdictLines(session.schema, threshold, alerts_only)
 
-    def score(self, batches: Iterable[list[Line]]) -> Summary:
-        """Score every batch; stops early only when interrupted or when the output is closed (noted in the summary)."""
+    def score(self, batches: Iterable[list[Line]] | FileBlocks) -> Summary:
+        """Score every batch of lines (LineBatches) or block of a file (FileBlocks); stops early only when interrupted or
+        when the output is closed (noted in the summary)."""
         started = time.perf_counter()
         try:
-            for batch in batches:
-                self._batch(batch)
+            if isinstance(batches, FileBlocks):
+                self._blocks(batches)
+            else:
+                for batch in batches:
+                    self._batch(batch)
         except KeyboardInterrupt:
             self.summary.stopped = INTERRUPTED
         except BrokenPipeError:  # the reader went away (`rtguard score ... | head`)
@@ -111,23 +122,56 @@ class StreamScorer:
         if kept is None:
             kept = self._line_by_line(flow_lines, rows)
         if kept:
-            self._score(rows[: len(kept)], kept)
+            numbers, ids, unknown = (list(column) for column in zip(*kept))
+            self._score(rows[: len(kept)], numbers, ids, unknown)
 
-    def _score(self, rows: np.ndarray, kept: list[tuple[int, object, list[str]]]) -> None:
-        rows, kept, touched = self._checked(rows, kept)
-        if not kept:
+    def _blocks(self, blocks: FileBlocks) -> None:
+        """A file's blocks in order, each parsed whole where the columnar reader can take it: in a second thread, while
+        the block before it is scored, so that pyarrow's parsing (which releases the GIL) overlaps the model and the
+        verdicts' formatting. At most two blocks are held. A pipe has none of this: its flows are answered as they come."""
+        with ThreadPoolExecutor(1, thread_name_prefix="rtguard-parse") as parser:
+            ahead: tuple[Block, Future | None] | None = None
+            for block in blocks:
+                while self.flows is None and block.data:  # the first non-blank line fixes the format (and is a CSV's header)
+                    first, block = block.split_first()
+                    self._batch([first])
+                parsed = parser.submit(self.columnar.encode_block, block) if isinstance(self.columnar, ColumnarFlows) else None
+                if ahead is not None:
+                    self._block(*ahead)
+                ahead = block, parsed
+            if ahead is not None:
+                self._block(*ahead)
+
+    def _block(self, block: Block, parsed: Future | None) -> None:
+        """Score a block as parsed, or, where the columnar reader stepped aside, line by line in batches as LineBatches gives them."""
+        encoded = parsed.result() if parsed is not None else None
+        if encoded is None:
+            lines = block.lines()
+            for start in range(0, len(lines), self.batch_lines):
+                self._batch(lines[start:start + self.batch_lines])
+            return
+        rows, ids, unknown = encoded
+        self.summary.lines += len(rows)
+        for start in range(0, len(rows), self.batch_lines):
+            stop = min(start + self.batch_lines, len(rows))
+            self._score(rows[start:stop], range(block.first + start, block.first + stop), None if ids is None else ids[start:stop],
+                        unknown[start:stop])
+
+    def _score(self, rows: np.ndarray, numbers: Sequence[int], ids: Sequence | None, unknown: list[list[str]]) -> None:
+        """Check, run and write these rows (numbers their line numbers, ids None without an id field)."""
+        rows, numbers, ids, unknown, touched = self._checked(rows, numbers, ids, unknown)
+        if not len(rows):
             return
         try:
             probabilities, extra = self._run(rows)
         except RtguardError as exc:  # the deadline, the memory cap, a failing kernel: this batch only
-            for number, _, _ in kept:
+            for number in numbers:
                 self._skip(number, f"not scored: {exc}")
             return
-        numbers, ids, unknown = (list(column) for column in zip(*kept))
         written = self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched)
         self.summary.alerts += written.alerts
         self.summary.out_of_vocabulary += written.out_of_vocabulary
-        self.summary.scored += len(kept)
+        self.summary.scored += len(rows)
         if written.lines:
             self.out.write(written.lines)
             self.out.flush()
@@ -145,42 +189,42 @@ class StreamScorer:
                 self._skip(number, str(exc))
         return kept
 
-    def _checked(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list, dict[str, np.ndarray]]:
-        """The rows the runtime's guard lets through (repairs counted, and which rows each touched); refused lines
-        are reported one by one."""
+    def _checked(self, rows: np.ndarray, numbers: Sequence[int], ids: Sequence | None, unknown: list[list[str]]):
+        """The rows the runtime's guard lets through, with their numbers, ids and unknown features, and which rows each
+        repair touched (repairs counted); refused lines are reported one by one."""
         try:
             checked, repaired, touched = self.session.inspect({INPUT_NAME: rows})
         except InputRejected:
-            return self._checked_one_by_one(rows, kept)
+            return self._checked_one_by_one(rows, numbers, ids, unknown)
         self._count(repaired)
-        return checked, kept, touched
+        return checked, numbers, ids, unknown, touched
 
-    def _checked_one_by_one(self, rows: np.ndarray, kept: list) -> tuple[np.ndarray, list, dict[str, np.ndarray]]:
+    def _checked_one_by_one(self, rows: np.ndarray, numbers: Sequence[int], ids: Sequence | None, unknown: list[list[str]]):
         good_rows, good, flags = [], [], []
-        for row, entry in zip(rows, kept):
+        for index, row in enumerate(rows):
             try:
                 checked, repaired, touched = self.session.inspect({INPUT_NAME: row[None]})
             except InputRejected as exc:
                 reason = str(exc).replace("the first is row 0, ", "")
                 if np.isfinite(row).all():
-                    self._skip(entry[0], reason)
+                    self._skip(numbers[index], reason)
                 else:
-                    self._suspicious(entry, reason)
+                    self._suspicious(numbers[index], None if ids is None else ids[index], reason)
                 continue
             self._count(repaired)
             good_rows.append(checked)
-            good.append(entry)
+            good.append(index)
             flags.append(touched)
         touched = {kind: np.array([kind in flag for flag in flags], dtype=bool) for kind in {k for flag in flags for k in flag}}
-        return (np.concatenate(good_rows) if good_rows else rows[:0]), good, touched
+        return ((np.concatenate(good_rows) if good_rows else rows[:0]), [numbers[i] for i in good],
+                None if ids is None else [ids[i] for i in good], [unknown[i] for i in good], touched)
 
     def _count(self, repaired: dict[str, int]) -> None:
         self.summary.clipped += repaired.get("clipped", 0)
         self.summary.imputed += repaired.get("imputed", 0)
 
-    def _suspicious(self, entry: tuple[int, object, list[str]], reason: str) -> None:
+    def _suspicious(self, number: int, flow_id: object, reason: str) -> None:
         """A flow the model cannot score for NaN/infinity training never saw: alerted as suspicious, not dropped."""
-        number, flow_id, _ = entry
         self.summary.suspicious += 1
         self.summary.alerts += 1
         self.report(f"line {number}: alerted as suspicious, not scored: {reason}")

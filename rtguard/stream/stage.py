@@ -7,6 +7,7 @@ What `rtguard score` runs. Loads the variant through the runtime's verified load
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from rtguard.config import RunConfig
 from rtguard.errors import ConfigError, DataError
 from rtguard.runtime import Trust, load_session
 from rtguard.serve.records import alert_threshold
+from rtguard.stream.file_blocks import FileBlocks
 from rtguard.stream.flows import format_by_name
 from rtguard.stream.lines import LineBatches
 from rtguard.stream.scoring import OUTPUT_CLOSED, StreamScorer, Summary
@@ -45,9 +47,13 @@ def score_stream(variant_dir: Path, trust: Trust, config: RunConfig, source: str
         session = stack.enter_context(load_session(variant_dir, trust, config.runtime))
         out = sys.stdout.buffer if target is None else stack.enter_context(_open_output(Path(target)))
         threshold = alert_threshold(session.alert_threshold, config.serve.alert_threshold)
+        batch_lines = min(options.batch_lines, config.runtime.max_batch)
         scorer = StreamScorer(session, options.format or format_by_name(source), threshold, out, report,
-                              options.max_line_bytes, options.id_field, options.alerts_only)
-        batches = LineBatches(fd, options.max_line_bytes, min(options.batch_lines, config.runtime.max_batch), options.window_ms / 1000)
+                              options.max_line_bytes, options.id_field, options.alerts_only, batch_lines)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # a file on disk: read in blocks, parsed whole where they are clean
+            batches = FileBlocks(fd, options.max_line_bytes)
+        else:  # a pipe or terminal: line by line as lines arrive, a batch going out after --wait-ms
+            batches = LineBatches(fd, options.max_line_bytes, batch_lines, options.window_ms / 1000)
         summary = scorer.score(batches)
     if summary.stopped == OUTPUT_CLOSED and target is None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's last flush finds no broken pipe

@@ -9,7 +9,9 @@ written from its float64 value by orjson, as a Python float from `.tolist()` is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import orjson
@@ -35,7 +37,7 @@ class VerdictLines:
         self._classes = np.array([orjson.dumps(name) for name in schema.classes], dtype=object)
         self._scores = b",".join(orjson.dumps(name).replace(b"%", b"%%") + b":%s" for name in schema.classes)
 
-    def format(self, numbers: list[int], ids: list | None, unknown: list[list[str]], probabilities: np.ndarray,
+    def format(self, numbers: Sequence[int], ids: list | None, unknown: list[list[str]], probabilities: np.ndarray,
                extra: dict[str, np.ndarray], repaired: dict[str, np.ndarray] | None = None) -> Written:
         """The lines of these flows (ids None: no "id" key), `extra` the artifact's further outputs, one value per flow;
         `repaired` flags the flows whose values the input guard repaired ({"imputed": bool per flow, "clipped": ...})."""
@@ -53,37 +55,31 @@ class VerdictLines:
             extra = {name: values[keep] for name, values in extra.items()}
             repaired = {kind: touched[keep] for kind, touched in repaired.items()}
         n, k = probabilities.shape
+        scores = _numbers(probabilities.T)  # class by class: each class's column is a slice
+        columns = [numbers] + ([[orjson.dumps(value) for value in ids]] if ids is not None else [])
+        columns += [self._classes[probabilities.argmax(axis=1)].tolist(), *(scores[index * n:(index + 1) * n] for index in range(k)),
+                    _BOOLS[flags.view(np.uint8)].tolist()]
+        marked = n_unknown or any(touched.any() for touched in repaired.values())
+        if marked:  # rare: the few flows with out-of-vocabulary or repaired values get keys after "alert", the others none
+            columns.append(self._marks(unknown, repaired))
+        columns += [_numbers(np.asarray(values).reshape(n)) for values in extra.values()]
         template = (b'{"line":%d' + (b',"id":%s' if ids is not None else b"") + b',"class":%s,"scores":{' + self._scores
-                    + b'},"alert":%s' + b"".join(b',%s:%%s' % orjson.dumps(name) for name in extra) + b"}\n")
-        cells = np.empty((n, 3 + k + (ids is not None) + len(extra)), dtype=object)
-        cells[:, 0] = numbers
-        at = 1
-        if ids is not None:
-            cells[:, 1] = [orjson.dumps(value) for value in ids]
-            at = 2
-        cells[:, at] = self._classes[probabilities.argmax(axis=1)]
-        cells[:, at + 1:at + 1 + k] = np.array(_numbers(probabilities), dtype=object).reshape(n, k)
-        cells[:, at + 1 + k] = _BOOLS[flags.view(np.uint8)]
-        for offset, values in enumerate(extra.values()):
-            cells[:, at + 2 + k + offset] = _numbers(np.asarray(values).reshape(n))
-        lines = (template * n) % tuple(cells.ravel().tolist())
-        flagged = any(touched.any() for touched in repaired.values())
-        if n_unknown or flagged:  # rare: the few flows with out-of-vocabulary or repaired values get keys inserted after "alert"
-            lines = self._with_unknown(lines, unknown, repaired)
-        return Written(lines, n_alerts, n_unknown)
+                    + b'},"alert":%s' + (b"%s" if marked else b"") + b"".join(b',%s:%%s' % orjson.dumps(name) for name in extra) + b"}\n")
+        return Written((template * n) % tuple(chain.from_iterable(zip(*columns))), n_alerts, n_unknown)
 
     @staticmethod
-    def _with_unknown(lines: bytes, unknown: list[list[str]], repaired: dict[str, np.ndarray]) -> bytes:
-        out = lines.split(b"\n")[:-1]
-        for index, fields in enumerate(unknown):
-            keys = b"".join(b',"%s":true' % kind.encode() for kind, touched in repaired.items() if touched[index])
-            if fields or keys:
-                line = out[index]
-                cut = line.rindex(b',"alert":') + len(b',"alert":')  # the last: a class may be named "alert", the extras are not
-                end = cut + (4 if line.startswith(b"true", cut) else 5)
-                inserted = (b',"out_of_vocabulary":' + orjson.dumps(fields) if fields else b"") + keys
-                out[index] = line[:end] + inserted + line[end:]
-        return b"\n".join(out) + b"\n"
+    def _marks(unknown: list[list[str]], repaired: dict[str, np.ndarray]) -> list[bytes]:
+        """Per flow, what follows its "alert": "out_of_vocabulary" (the values training never saw) and a key per repair."""
+        marks = [b""] * len(unknown)
+        marked = np.zeros(len(unknown), dtype=bool)
+        marked[[index for index, fields in enumerate(unknown) if fields]] = True
+        for touched in repaired.values():
+            marked |= touched
+        for index in np.flatnonzero(marked).tolist():
+            fields = unknown[index]
+            marks[index] = ((b',"out_of_vocabulary":' + orjson.dumps(fields) if fields else b"")
+                            + b"".join(b',"%s":true' % kind.encode() for kind, touched in repaired.items() if touched[index]))
+        return marks
 
 
 def _numbers(values: np.ndarray) -> list[bytes]:
