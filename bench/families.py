@@ -134,9 +134,9 @@ def baselines(run: RunFolder, splits: Splits, benign: int) -> list[tuple[str, di
     from sklearn.tree import DecisionTreeClassifier
 
     from rtguard.models import load_model
+    from rtguard.models.trees import merge_classifier
     from rtguard.optimize.export import export_onnx
     from rtguard.optimize.regions import preprocessing_graph
-    from rtguard.optimize.trees import merge_classifier
 
     schema = FeatureSchema.load(run.schema)
     exported = run.root / "reference-export.onnx"  # the raw export: its preprocessing sub-graph, as the tree variants use it

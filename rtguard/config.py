@@ -64,7 +64,10 @@ def _positive_widths(widths: list[int]) -> list[int]:
 
 
 class ModelConfig(Section):
-    family: Literal["mlp", "cnn"] = Field("mlp", description="mlp: dense layers; cnn: a small residual CNN over the preprocessed features.")
+    family: Literal["mlp", "cnn", "gbdt", "forest", "tree"] = Field(
+        "mlp", description="mlp: dense layers; cnn: a small residual CNN over the preprocessed features; gbdt (LightGBM), forest, "
+        "tree (scikit-learn): a tree model fitted on the preprocessed features with optimize.trees.<family>'s settings, "
+        "whose variants are the tree family's (rtguard/train/trees.py).")
     hidden: list[int] = Field(default_factory=lambda: [128, 64], description="mlp: widths of the hidden layers.")
     channels: list[int] = Field(default_factory=lambda: [16, 32],
                                 description="cnn: channels of the residual stages; each stage after the first halves the length.")
@@ -508,7 +511,7 @@ class RunConfig(Section):
         """Each task and reference gets the catalog's default variants; a recipe that does not apply is an error that says why."""
         task = self.task.kind
         reference = self.anomaly.detector if task == "anomaly" else self.model.family
-        if task == "anomaly" and "variants" not in self.optimize.model_fields_set:
+        if "variants" not in self.optimize.model_fields_set:
             self.optimize.variants = catalog.defaults(task, reference)
         for name in self.optimize.variants:
             reason = catalog.refusal(name, task, reference)
@@ -516,6 +519,8 @@ class RunConfig(Section):
                 raise ValueError(f"optimize.variants: {reason}")
         if task == "anomaly" and self.train.adversarial.method != "none":
             raise ValueError(f"train.adversarial does not apply to the anomaly task: {catalog.entry('adversarial').refused['anomaly']}")
+        if task == "classify" and reference in catalog.TREE_FAMILIES and self.train.adversarial.method != "none":
+            raise ValueError(f"train.adversarial does not apply to a {reference} reference: {catalog.entry('adversarial').refused[reference]}")
         return self
 
 

@@ -54,7 +54,10 @@ def render_catalog() -> str:
     """The catalog table: every variant name, what it is, where it applies, whether it is a default, and why it is refused elsewhere."""
     lines = [CATALOG_START, "", "| variant | what it is | tasks | default for | refused for |", "|---|---|---|---|---|"]
     for row in catalog.ENTRIES:
-        refused = "; ".join(f"{where}: {why}" for where, why in row.refused.items())
+        by_reason: dict[str, list[str]] = {}  # one reason said once, for every task or family it refuses
+        for where, why in row.refused.items():
+            by_reason.setdefault(why, []).append(where)
+        refused = "; ".join(f"{', '.join(wheres)}: {why}" for why, wheres in by_reason.items())
         lines.append("| " + " | ".join(_cell(text) for text in (
             f"`{row.name}`", row.summary, ", ".join(row.tasks), ", ".join(row.default_for), refused)) + " |")
     return "\n".join([*lines, "", CATALOG_END])

@@ -8,10 +8,9 @@ recorded them itself.
 
 from __future__ import annotations
 
+from rtguard.catalog import reference_name
 from rtguard.errors import RtguardError
 from rtguard.runfolder import RunFolder
-
-REFERENCE = "torch-fp32"
 
 
 def collect_variants(run: RunFolder) -> list[dict]:
@@ -21,7 +20,7 @@ def collect_variants(run: RunFolder) -> list[dict]:
     training_seconds = run.read_json(run.train_record)["wall_time_s"]
     baseline = run.read_json(run.baseline_metrics)
     baseline.setdefault("train_seconds", training_seconds)
-    variants = [{"name": REFERENCE, "artifact": None, "recipe": [], "metrics": baseline}]
+    variants = [{"name": reference_name(run.load_config().model.family), "artifact": None, "recipe": [], "metrics": baseline}]
     for name in run.variant_names():
         folder = run.variant(name)
         record = run.read_json(folder / "variant.json")

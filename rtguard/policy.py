@@ -61,7 +61,8 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("default", description="Shown in the report beside the verdict.")
-    reference: str = Field("torch-fp32", description="The variant the `vs reference` checks compare with.")
+    reference: str | None = Field(None, description="The variant the `vs reference` checks compare with; unset: the run's "
+                                  "reference (torch-fp32 for a network, gbdt-reference and the like for a tree model).")
     max_latency_p99_ms: float = Field(100.0, gt=0, description="p99 latency at batch 1, milliseconds (0.2 = 200 µs); always checked.")
     min_throughput_per_s: float | None = Field(None, gt=0, description="Rows per second at the run's throughput batch.")
     operating_point: Literal["target_fpr", "min_detection_rate"] = Field(

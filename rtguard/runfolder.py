@@ -30,6 +30,8 @@ class RunFolder:
     data_summary = property(lambda self: self.root / "data.json")
     splits = property(lambda self: self.root / "data" / "splits.npz")
     weights = property(lambda self: self.root / "model.safetensors")
+    tree_model = property(lambda self: self.root / "model.trees.onnx")  # a tree reference's trees (model.family gbdt/forest/tree)
+    surrogate = property(lambda self: self.root / "surrogate.safetensors")  # the network a tree reference's white-box attacks use
     train_record = property(lambda self: self.root / "train.json")
     checkpoints = property(lambda self: self.root / "checkpoints")  # training checkpoints and their sha256 manifest
     variants = property(lambda self: self.root / "variants")
@@ -75,7 +77,7 @@ class RunFolder:
         later = STAGES[STAGES.index(stage) + 1 :]
         doomed: list[Path] = []
         if "train" in later:
-            doomed += [self.weights, self.train_record, self.checkpoints]
+            doomed += [self.weights, self.tree_model, self.surrogate, self.train_record, self.checkpoints]
         if "optimize" in later:
             doomed += [self.variants]
         if "evaluate" in later:

@@ -35,7 +35,7 @@ MIN_LEAD = 1.10  # ...and it is worth paying for: a few percent flips between ev
 SELECTION_EXIT = 3  # nothing passes: distinct from usage errors (2), so CI can tell them apart
 
 RULE = (
-    "Candidates are the built variants (the PyTorch reference is not a deployable artifact) that pass "
+    "Candidates are the built variants (the reference as trained is not a deployable artifact) that pass "
     "every required check of the policy on the selection split; a required check whose metric was not measured "
     "does not pass, and a quality loss fails only when it is above its threshold and outside the bootstrap's 95% "
     "interval. Each candidate is gated again on every backend that ran it, with that backend's own latency (batch 1, "
@@ -122,10 +122,11 @@ def select(variants: list[dict], policy: Policy) -> dict:
     """The checklist per variant, the Pareto front and the choice, as written to selection.json."""
     variants = [{**v, "metrics": decision_view(v["metrics"])} for v in variants]
     by_name = {v["name"]: v["metrics"] for v in variants}
-    if policy.reference not in by_name:
-        raise PolicyError(f"policy reference {policy.reference!r} is not a variant of this run: {', '.join(by_name)}")
+    reference_name = policy.reference or next((v["name"] for v in variants if v["artifact"] is None), None)
+    if reference_name not in by_name:
+        raise PolicyError(f"policy reference {reference_name!r} is not a variant of this run: {', '.join(by_name)}")
     _check_operating_point(variants, policy)
-    reference = by_name[policy.reference]
+    reference = by_name[reference_name]
     gated = []
     for variant in variants:
         results = {check.key: evaluate_check(check, getattr(policy, check.key), variant["metrics"], reference) for check in CHECKS}
@@ -140,7 +141,7 @@ def select(variants: list[dict], policy: Policy) -> dict:
     chosen = chosen_pair["variant"] if chosen_pair else None
     return {
         "policy": policy.model_dump(),
-        "reference": policy.reference,
+        "reference": reference_name,
         "split": "selection",
         "rule": RULE,
         "checks": [{"key": c.key, "label": c.label, "metric": c.metric, "threshold": getattr(policy, c.key),
@@ -152,7 +153,7 @@ def select(variants: list[dict], policy: Policy) -> dict:
         "backend": chosen_pair["backend"] if chosen_pair else None,
         "tied": decision["tied"],
         "tie_break": decision["tie_break"],
-        "verdict": _verdict(chosen_pair, decision, pairs, pair_metrics, policy, gated),
+        "verdict": _verdict(chosen_pair, decision, pairs, pair_metrics, policy, gated, reference_name),
     }
 
 
@@ -428,7 +429,7 @@ def check_text(check: Check, threshold) -> str:
 
 
 def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: dict[str, dict], policy: Policy,
-             gated: list[dict]) -> str:
+             gated: list[dict], reference_name: str) -> str:
     one_backend = len({p["backend"] for p in pairs}) <= 1  # runs from before backends: speak of variants only
     if chosen:
         prefer = next(c for c in CHECKS if c.metric == policy.prefer and c.unit != "delta")
@@ -454,10 +455,10 @@ def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: di
     text = f"Nothing to ship: no variant passes policy '{policy.name}'. " + " ".join(
         f"{', '.join(names)}: {why}." for why, names in reasons.items())
     floors = [c.key for c in CHECKS if c.key in FLOORS]
-    reference = next(g for g in gated if g["name"] == policy.reference)
+    reference = next(g for g in gated if g["name"] == reference_name)
     below = [key for key in reference["blocking"] if key in floors]
     if below:
-        text += (f" The reference {policy.reference} is below the floor too ({blocking_summary({**reference, 'blocking': below}, policy.model_dump())}): "
+        text += (f" The reference {reference_name} is below the floor too ({blocking_summary({**reference, 'blocking': below}, policy.model_dump())}): "
                  "the detector itself is not useful on this data, whatever its compression.")
     return text
 

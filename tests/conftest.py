@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,12 @@ TINY = {
                        "noise_rows": 500, "membership_rows": 300},
     },
 }
+
+
+@pytest.fixture(scope="session")
+def tiny_settings() -> dict:
+    """The tiny run's settings as a mapping, for suites that build their own run on them."""
+    return copy.deepcopy(TINY)
 
 
 @pytest.fixture

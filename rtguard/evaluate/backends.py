@@ -42,17 +42,19 @@ from rtguard.evaluate.speed import measure_latency, measure_throughput
 from rtguard.runtime.errors import ModelRejected
 
 MEASURED, MISMATCH, NOT_SUPPORTED, UNAVAILABLE = "measured", "mismatch", "not supported", "unavailable"
-REFERENCE = "torch-fp32"
 WARMUP_CALLS = 20
 log = logging.getLogger("rtguard.evaluate")
 
 
-def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weights: Path, rows: np.ndarray, labels: np.ndarray,
-                     schema: FeatureSchema, probabilities: dict[str, np.ndarray], settings: EvaluateConfig, runtime: RuntimeConfig,
-                     threads: int, on_step=lambda: None) -> dict[str, dict[str, dict]]:
-    """{variant: {backend: measurement}}; `probabilities` are the main run's (the reference and each artifact on ONNX Runtime)."""
+def measure_backends(artifacts: dict[str, Path], reference: str, reference_model: Callable | None, weights: Path, rows: np.ndarray,
+                     labels: np.ndarray, schema: FeatureSchema, probabilities: dict[str, np.ndarray], settings: EvaluateConfig,
+                     runtime: RuntimeConfig, threads: int, on_step=lambda: None) -> dict[str, dict[str, dict]]:
+    """{variant: {backend: measurement}}; `probabilities` are the main run's (the reference and each artifact on ONNX Runtime).
+
+    The PyTorch backends run the reference network (`reference_model`); a tree reference has none, and skips them.
+    """
     chosen = settings.backends if settings.backends is not None else [*ARTIFACT_BACKENDS, *REFERENCE_BACKENDS]
-    results: dict[str, dict[str, dict]] = {name: {} for name in [REFERENCE, *artifacts]}
+    results: dict[str, dict[str, dict]] = {name: {} for name in [reference, *artifacts]}
     pairs: list[tuple[str, str, Predictor, Predictor]] = []
     for backend in (b for b in chosen if b in ARTIFACT_BACKENDS):
         try:
@@ -67,11 +69,11 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
             if loaded:
                 pairs.append((name, backend, *loaded))
     model = None
-    for backend in (b for b in chosen if b in REFERENCE_BACKENDS):
+    for backend in (b for b in chosen if b in REFERENCE_BACKENDS and reference_model is not None):
         model = model or reference_model()  # one model for both thread settings: torch.compile compiles once
-        loaded = _load(results[REFERENCE], backend, lambda n: torch_predictor(lambda: model, weights, n, backend, f"{REFERENCE}@{backend}", rows), threads)
+        loaded = _load(results[reference], backend, lambda n: torch_predictor(lambda: model, weights, n, backend, f"{reference}@{backend}", rows), threads)
         if loaded:
-            pairs.append((REFERENCE, backend, *loaded))
+            pairs.append((reference, backend, *loaded))
     on_step()
 
     for name, backend, single, full in list(pairs):
@@ -81,8 +83,8 @@ def measure_backends(artifacts: dict[str, Path], reference_model: Callable, weig
             results[name][backend] = {"backend": backend, "status": NOT_SUPPORTED, "reason": f"failed on the selection split: {exc}".splitlines()[0]}
             pairs.remove((name, backend, single, full))
             continue
-        same_artifact = probabilities[REFERENCE if backend in REFERENCE_BACKENDS else name]
-        results[name][backend] |= _quality(mine, probabilities[REFERENCE], same_artifact, labels, schema, settings.backend_tolerance, backend)
+        same_artifact = probabilities[reference if backend in REFERENCE_BACKENDS else name]
+        results[name][backend] |= _quality(mine, probabilities[reference], same_artifact, labels, schema, settings.backend_tolerance, backend)
     on_step()
     if not pairs:  # nothing runnable (evaluate.backends = [] or nothing installed): the reasons are the result
         return {name: by_backend for name, by_backend in results.items() if by_backend}

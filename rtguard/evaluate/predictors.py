@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from rtguard.backends import LoadedModel, artifact_backend
 from rtguard.backends.pytorch import reference_backend
 from rtguard.config import RuntimeConfig
+from rtguard.data.schema import FeatureSchema
 from rtguard.models import FlowClassifier
+from rtguard.models.preprocessing import preprocessed_rows
 
 
 @dataclass
@@ -51,3 +54,19 @@ def onnx_predictor(name: str, model_path: Path, threads: int, runtime: RuntimeCo
 def _predictor(name: str, loaded: LoadedModel, file_bytes: int, load_seconds: float) -> Predictor:
     return Predictor(name, loaded.run, file_bytes, load_seconds, loaded.settings, loaded.backend)
 
+
+def tree_predictor(name: str, schema: FeatureSchema, trees: Path, classes: list[int], threads: int) -> Predictor:
+    """A tree reference as it was fitted: PyTorch's preprocessing, then its trees (model.trees.onnx, checked against the
+    library when fitted) on ONNX Runtime; the artifacts' merged graphs are compared with it, as networks with PyTorch."""
+    started = time.perf_counter()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(trees), options, providers=["CPUExecutionProvider"])
+    fed = session.get_inputs()[0].name
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        probabilities = np.zeros((len(rows), len(schema.classes)), dtype=np.float32)
+        probabilities[:, classes] = session.run(["probabilities"], {fed: preprocessed_rows(schema, rows)})[0]
+        return probabilities
+
+    return Predictor(name, predict, trees.stat().st_size, time.perf_counter() - started, {"intra_op_threads": threads}, "trees-as-fitted")

@@ -16,7 +16,7 @@ import time
 import numpy as np
 from torch import nn
 
-from rtguard.config import RobustnessConfig
+from rtguard.config import ModelConfig, RobustnessConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
 from rtguard.evaluate.attacks import PGD_STEP, BlackBoxBudget, hopskipjump, whitebox_rows
@@ -27,18 +27,25 @@ from rtguard.evaluate.threat_model import ThreatModel
 SPACE = ("L∞ in the model's standardized space: log1p for log-scaled features, then (x - center) / scale; "
          "ε = 1 moves each mutable feature by at most one training standard deviation")
 OUTCOME_KEYS = ("evasion_rate", "robust_accuracy", "mean_perturbation")  # what outcome() returns, in order
-ATTACKS = {
-    "fgsm": "white-box FGSM on the reference (torch-fp32), its rows transferred to every variant",
-    "pgd": "white-box PGD on the reference (torch-fp32), its rows transferred to every variant",
+ATTACKS = {  # {} names the network the white-box attacks are crafted on
+    "fgsm": "white-box FGSM on {}, its rows transferred to every variant",
+    "pgd": "white-box PGD on {}, its rows transferred to every variant",
     "hopskipjump": "black-box HopSkipJump against each variant itself, by queries only",
 }
+REFERENCE_NETWORK = "the reference (torch-fp32)"
+# Trees have no gradients: a tree reference's transfer attacks are crafted on this network instead, trained by the train
+# stage on the reference's own verdicts (rtguard/train/trees.py), as an attacker would train a stand-in (Papernot et al. 2016).
+SURROGATE_MODEL = ModelConfig(family="mlp")
+SURROGATE = "an MLP surrogate trained on the {} reference's predicted classes (trees have no gradients)"
 
 
 def robustness_metrics(predictors: list[Predictor], reference: nn.Module, threat: ThreatModel, schema: FeatureSchema,
-                       splits: Splits, settings: RobustnessConfig, advance=lambda: None) -> dict[str, dict]:
+                       splits: Splits, settings: RobustnessConfig, advance=lambda: None,
+                       crafted_on: str = REFERENCE_NETWORK) -> dict[str, dict]:
     """{variant: metrics}: evasion_rate, robust_accuracy, mean_perturbation ({attack: {ε: value}}),
     noise_accuracy ({σ: accuracy}), membership_auc, membership_tpr_at_low_fpr, and `robustness`,
-    the threat model, sample sizes and budgets behind them."""
+    the threat model, sample sizes and budgets behind them. `reference` is the network the white-box
+    attacks are crafted on (`crafted_on` says which: a tree reference's is a surrogate)."""
     started = time.perf_counter()
     benign, n_classes = schema.benign_index, len(schema.classes)
     rng = np.random.default_rng(settings.seed)
@@ -64,7 +71,7 @@ def robustness_metrics(predictors: list[Predictor], reference: nn.Module, threat
         blackbox, blackbox_record = _blackbox(predictor, threat, x[:n], y[:n], before[:n], pool, benign, n_classes, budget, settings)
         outcomes |= blackbox
         privacy = membership_inference(predictor.predict, members, non_members, n_classes, settings.seed)
-        record = _record(threat, settings, before, benign, len(noise_idx), len(members[0]), blackbox_record)
+        record = _record(threat, settings, before, benign, len(noise_idx), len(members[0]), blackbox_record, crafted_on)
         results[predictor.name] = {
             **(_by_metric(outcomes) if len(x) else {}),  # no attack flows in the selection split: evasion not measured
             "noise_accuracy": {f"{sigma:g}": float((predict(rows) == splits.y_selection[noise_idx]).mean()) for sigma, rows in noisy.items()},
@@ -129,12 +136,12 @@ def _blackbox(predictor: Predictor, threat: ThreatModel, x: np.ndarray, y: np.nd
 
 
 def _record(threat: ThreatModel, settings: RobustnessConfig, before: np.ndarray, benign: int, noise_rows: int,
-            members: int, blackbox: dict) -> dict:
+            members: int, blackbox: dict, crafted_on: str) -> dict:
     """What the numbers rest on: who may change what, on how many flows, with what budget."""
     whitebox = {"flows": len(before), "detected": int((before != benign).sum())}
     return {
         "threat_model": {"mutable": threat.mutable_names, "source": threat.source, "space": SPACE},
-        "attacks": ATTACKS,
+        "attacks": {attack: text.format(crafted_on) for attack, text in ATTACKS.items()},
         "samples": {"fgsm": whitebox, "pgd": whitebox, "hopskipjump": blackbox, "noise_rows": noise_rows},
         "budgets": {
             "epsilons": settings.epsilons, "pgd_steps": settings.pgd_steps, "pgd_step": f"{PGD_STEP} * ε / {settings.pgd_steps}",

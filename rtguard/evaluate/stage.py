@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from rtguard.artifact import alerts, attack_scores, point_threshold
+from rtguard.catalog import TREE_FAMILIES, reference_name
 from rtguard.compute import in_chunks
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -24,9 +25,9 @@ from rtguard.evaluate.anomaly import evaluate_anomaly_run
 from rtguard.evaluate.backends import measure_backends
 from rtguard.evaluate.batch_dependence import classifier_dependence
 from rtguard.evaluate.inputs import evaluation_inputs
-from rtguard.evaluate.predictors import onnx_predictor, torch_predictor
+from rtguard.evaluate.predictors import onnx_predictor, torch_predictor, tree_predictor
 from rtguard.evaluate.quality import quality_metrics, ranking_quality
-from rtguard.evaluate.robustness import robustness_metrics
+from rtguard.evaluate.robustness import REFERENCE_NETWORK, SURROGATE, SURROGATE_MODEL, robustness_metrics
 from rtguard.evaluate.speed import measure_speed
 from rtguard.evaluate.uncertainty import bootstrap
 from rtguard.models import load_model
@@ -34,7 +35,7 @@ from rtguard.policy import Policy, run_policy
 from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
 
-BASELINE = "torch-fp32"
+BASELINE = reference_name("mlp")  # a network reference's row; a tree reference's is named after its family
 POINT_PASSES = ("operating-point", "calibrated-threshold")  # the passes that set an artifact's alert threshold
 
 
@@ -51,7 +52,15 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
     schema = FeatureSchema.load(run.schema)
     splits = Splits.load(run.splits)
     names, threads, threat = evaluation_inputs(run, config, schema)
-    predictors = [torch_predictor(lambda: load_model(schema, config.model, run.weights), run.weights, threads)]
+    reference = reference_name(config.model.family)
+    trees = config.model.family in TREE_FAMILIES
+    if trees:  # fitted trees: no PyTorch model, so no PyTorch backends, and a surrogate network for white-box attacks
+        fitted = run.read_json(run.train_record)
+        predictors = [tree_predictor(reference, schema, run.tree_model, fitted["classes"], threads)]
+        network = None
+    else:
+        network = lambda: load_model(schema, config.model, run.weights)  # noqa: E731
+        predictors = [torch_predictor(network, run.weights, threads)]
     predictors += [onnx_predictor(name, run.variant(name) / "model.onnx", threads, config.runtime) for name in names]
     stated = {name: stated_point(run.variant(name) / "model.onnx") for name in names}
     run.invalidate_after("evaluate")
@@ -65,9 +74,8 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
             progress.advance(quality_task)
         speed = measure_speed(predictors, splits.x_selection, settings, progress)
         backends_task = progress.add_task("every variant on every backend (load, quality, latency, throughput)", total=4)
-        backends = measure_backends({name: run.variant(name) / "model.onnx" for name in names},
-                                    lambda: load_model(schema, config.model, run.weights), run.weights, splits.x_selection,
-                                    splits.y_selection, schema, {n: p["selection"] for n, p in probabilities.items()},
+        backends = measure_backends({name: run.variant(name) / "model.onnx" for name in names}, reference, network, run.weights,
+                                    splits.x_selection, splits.y_selection, schema, {n: p["selection"] for n, p in probabilities.items()},
                                     settings, config.runtime, threads, lambda: progress.advance(backends_task))
         torch.set_num_threads(threads)  # the torch backends' single-thread turns may have left it at 1
         # Attacks last: speed is measured before their libraries' thread pools and caches
@@ -75,15 +83,21 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
         robustness = {}
         if threat is not None:
             robustness_task = progress.add_task("robustness: FGSM/PGD transfer, HopSkipJump, noise, membership", total=len(predictors))
-            robustness = robustness_metrics(predictors, load_model(schema, config.model, run.weights), threat, schema, splits,
-                                            settings.robustness, lambda: progress.advance(robustness_task))
+            if trees:
+                crafted_on = SURROGATE.format(config.model.family)
+                attacked = load_model(schema, SURROGATE_MODEL, run.require(run.surrogate, "run `rtguard train` again: it trains the "
+                                                                           "surrogate when evaluate.robustness is enabled"))
+            else:
+                crafted_on, attacked = REFERENCE_NETWORK, network()
+            robustness = robustness_metrics(predictors, attacked, threat, schema, splits, settings.robustness,
+                                            lambda: progress.advance(robustness_task), crafted_on)
 
-    points = {BASELINE: reference_point(probabilities[BASELINE]["selection"], splits.y_selection, schema, run_policy(run)), **stated}
+    points = {reference: reference_point(probabilities[reference]["selection"], splits.y_selection, schema, run_policy(run)), **stated}
     benign = schema.benign_index
     decisions = {name: (p["selection"].argmax(axis=1), alerts(p["selection"], benign, points[name]["threshold"]))
                  for name, p in probabilities.items()}
-    intervals = bootstrap(splits.y_selection, decisions, schema.classes, benign, BASELINE, settings.robustness.seed)
-    baseline = probabilities[BASELINE]
+    intervals = bootstrap(splits.y_selection, decisions, schema.classes, benign, reference, settings.robustness.seed)
+    baseline = probabilities[reference]
     results = {}
     for predictor in predictors:
         mine, point = probabilities[predictor.name], points[predictor.name]
@@ -104,7 +118,7 @@ def evaluate_run(run: RunFolder, show_progress: bool = True) -> dict[str, dict]:
             **batched,
             "backends": backends.get(predictor.name, {}),
         }
-        path = run.baseline_metrics if predictor.name == BASELINE else run.variant(predictor.name) / "metrics.json"
+        path = run.baseline_metrics if predictor.name == reference else run.variant(predictor.name) / "metrics.json"
         write_json(path, results[predictor.name])
     return results
 
@@ -120,7 +134,7 @@ def stated_point(model_path) -> dict:
 
 
 def reference_point(probabilities: np.ndarray, y: np.ndarray, schema: FeatureSchema, policy: Policy) -> dict:
-    """The PyTorch reference's operating point, calibrated on the selection split as the variants' graphs are."""
+    """The reference's operating point, calibrated on the selection split as the variants' graphs are."""
     scores = attack_scores(probabilities, schema.benign_index)
     benign = y == schema.benign_index
     threshold = point_threshold(scores[benign], scores[~benign], policy.operating_point, policy.operating_target())

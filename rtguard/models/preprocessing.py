@@ -6,6 +6,7 @@ model served is exactly the model evaluated: no separate scaler to drift out of 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,3 +42,9 @@ class FlowPreprocessing(nn.Module):
             buckets = torch.arange(oov + 1, dtype=features.dtype, device=features.device)
             parts.append((code == buckets).to(features.dtype))
         return torch.cat(parts, dim=1)
+
+
+def preprocessed_rows(schema: FeatureSchema, rows: np.ndarray) -> np.ndarray:
+    """What the in-graph preprocessing computes for raw rows, as float32: the features a tree model is fitted on."""
+    with torch.no_grad():
+        return FlowPreprocessing(schema)(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))).numpy()

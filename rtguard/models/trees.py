@@ -17,12 +17,16 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 
+from rtguard.artifact import OUTPUT_NAME
+from rtguard.catalog import TREE_FAMILIES
 from rtguard.config import TreeModelConfig
 from rtguard.errors import RtguardError
 
-FAMILIES = ("gbdt", "forest", "tree")
 ML_OPSET = 3
+PREFIX = "trees_"  # the tree model's node and tensor names inside a merged graph
 _THRESHOLD_LINE = re.compile(r"^threshold=(.*)$", re.MULTILINE)
 _TREE_SIZES_LINE = re.compile(r"^tree_sizes=.*\n", re.MULTILINE)  # byte offsets of the trees, stale once thresholds change
 
@@ -45,7 +49,7 @@ def build_estimator(family: str, settings: TreeModelConfig, seed: int, threads: 
         from sklearn.tree import DecisionTreeClassifier
 
         return DecisionTreeClassifier(max_depth=depth, min_samples_leaf=settings.min_leaf, random_state=seed)
-    raise RtguardError(f"unknown tree family {family!r}: use {', '.join(FAMILIES)}")
+    raise RtguardError(f"unknown tree family {family!r}: use {', '.join(TREE_FAMILIES)}")
 
 
 def fit_tree_model(family: str, settings: TreeModelConfig, points: np.ndarray, labels: np.ndarray, seed: int, threads: int = 1):
@@ -113,3 +117,41 @@ def _register_lightgbm() -> None:
 
     update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
                                 convert_lightgbm, options={"nocl": [True, False], "zipmap": [True, False, "columns"]})
+
+
+def merge_classifier(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
+    """preprocessing -> trees -> probabilities [batch, n_classes] as one model; classes the trees never saw get 0."""
+    trees = onnx.compose.add_prefix(trees, PREFIX)
+    trees.ir_version = preprocessing.ir_version
+    align_opsets(preprocessing, trees)
+    merged = onnx.compose.merge_models(preprocessing, trees, io_map=[(boundary, trees.graph.input[0].name)],
+                                       outputs=[PREFIX + "probabilities"])
+    graph = merged.graph
+    if classes == list(range(n_classes)):
+        graph.node.append(helper.make_node("Identity", [PREFIX + "probabilities"], [OUTPUT_NAME], name="trees_output"))
+    else:  # scatter the trees' columns into the schema's classes
+        graph.initializer.append(numpy_helper.from_array(class_spread(classes, n_classes), "trees_class_spread"))
+        graph.node.append(helper.make_node("MatMul", [PREFIX + "probabilities", "trees_class_spread"], [OUTPUT_NAME], name="trees_output"))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", n_classes]))
+    onnx.checker.check_model(merged)
+    return merged
+
+
+def class_spread(classes: list[int], n_classes: int) -> np.ndarray:
+    """The matrix that moves a tree model's columns (its `classes`) into the schema's `n_classes` columns."""
+    spread = np.zeros((len(classes), n_classes), dtype=np.float32)
+    spread[range(len(classes)), classes] = 1.0
+    return spread
+
+
+def align_opsets(*models: onnx.ModelProto) -> None:
+    """Give every model the highest version of each domain any of them imports, once: skl2onnx can import a domain
+    twice, converters pick the lowest ai.onnx.ml version they need, and graphs merged together must agree."""
+    versions: dict[str, int] = {}
+    for model in models:
+        for entry in model.opset_import:
+            versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    for model in models:
+        del model.opset_import[:]
+        model.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())

@@ -17,15 +17,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import onnx
+
+from rtguard.artifact import OUTPUT_NAME
+from rtguard.errors import ParityError
 from rtguard.models import parameter_counts
-from rtguard.optimize.export import check_parity, export_onnx
+from rtguard.models.preprocessing import FlowPreprocessing, preprocessed_rows
+from rtguard.models.trees import merge_classifier
+from rtguard.optimize.export import check_parity, export_module, export_onnx
 from rtguard.optimize.kernels import dense_kernels
+from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import Pass, PassContext
 from rtguard.optimize.recipes import Recipe
 from rtguard.runfolder import write_json
 
 PARITY_ROWS = 4096
 EXPORTER = "torch.onnx.export (dynamo)"
+PREPROCESSED = "preprocessed"  # a tree reference's boundary between exported preprocessing and trees
 
 
 @dataclass
@@ -35,6 +44,7 @@ class Export:
     path: Path
     seconds: float
     parity: dict
+    params: int | None = None  # a tree reference's nodes (a network's parameters are counted on the PyTorch model)
 
 
 def export_checked(model, context: PassContext, path: Path, opset: int, tolerance: float) -> Export:
@@ -42,6 +52,25 @@ def export_checked(model, context: PassContext, path: Path, opset: int, toleranc
     export_onnx(model, len(context.schema.features), path, opset)
     seconds = time.perf_counter() - started
     return Export(path, seconds, check_parity(model, path, context.splits.x_test[:PARITY_ROWS], tolerance))
+
+
+def export_tree_reference(trees: Path, record: dict, context: PassContext, path: Path, opset: int, tolerance: float) -> Export:
+    """A tree reference's artifact graph: the exported preprocessing, then its fitted trees (model.trees.onnx, train.json's
+    `record`); checked against the trees run on the preprocessing's PyTorch output."""
+    schema, rows = context.schema, context.splits.x_test[:PARITY_ROWS]
+    started = time.perf_counter()
+    export_module(FlowPreprocessing(schema), len(schema.features), path, opset, PREPROCESSED)
+    fitted = onnx.load(str(trees))
+    merged = merge_classifier(onnx.load(str(path)), PREPROCESSED, fitted, record["classes"], len(schema.classes))
+    onnx.save(merged, str(path))
+    seconds = time.perf_counter() - started
+    expected = np.zeros((len(rows), len(schema.classes)), dtype=np.float32)
+    expected[:, record["classes"]] = graph_output(fitted, "probabilities", preprocessed_rows(schema, rows), fitted.graph.input[0].name)
+    max_diff = float(np.abs(graph_output(merged, OUTPUT_NAME, rows) - expected).max()) if len(rows) else 0.0
+    if not max_diff <= tolerance:
+        raise ParityError(f"the {record['family']} reference's graph differs from its trees on PyTorch's preprocessing: "
+                          f"max |Δp| = {max_diff:.3g} > tolerance {tolerance:g} on {len(rows)} test rows")
+    return Export(path, seconds, {"rows": int(len(rows)), "max_abs_diff": max_diff, "tolerance": tolerance}, record["tree_nodes"])
 
 
 def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext, reference: Export,
@@ -83,7 +112,7 @@ def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext,
         "source": {"export": EXPORTER, "export_seconds": source.seconds, "parity": source.parity,
                    "shared_with_other_variants": source is reference},
         "build_seconds": build_seconds,
-        **_sizes(model, steps),
+        **_sizes(model, steps, source),
         "cost": {"train_seconds": train_seconds, "convert_seconds": convert_seconds, "produce_seconds": train_seconds + convert_seconds},
         "kernels": dense_kernels(folder / "model.onnx"),
         "notes": [step["chosen"]["note"] for step in steps if "note" in step["chosen"]],
@@ -92,10 +121,12 @@ def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext,
     return record
 
 
-def _sizes(model, steps: list[dict]) -> dict[str, int]:
-    """Parameters of the PyTorch model exported, unless a pass replaced the network (a tree model states its nodes)."""
+def _sizes(model, steps: list[dict], source: Export) -> dict[str, int]:
+    """Parameters of the PyTorch model exported, unless a pass replaced the network or the source is a tree reference
+    (a tree model states its nodes)."""
     replaced = [step["chosen"]["params"] for step in steps if "params" in step["chosen"]]
-    return {"params": replaced[-1], "nonzero_params": replaced[-1]} if replaced else parameter_counts(model)
+    nodes = replaced[-1] if replaced else source.params
+    return {"params": nodes, "nonzero_params": nodes} if nodes is not None else parameter_counts(model)
 
 
 def _step(step: Pass, chosen: dict, seconds: float) -> dict:

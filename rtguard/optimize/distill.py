@@ -16,6 +16,7 @@ from torch import nn
 from rtguard.config import DistillationConfig, TreeModelConfig
 from rtguard.errors import RtguardError
 from rtguard.models import build_model, parameter_counts
+from rtguard.models.preprocessing import preprocessed_rows
 from rtguard.optimize.passes import ModelPass, PassContext, training_summary
 from rtguard.train.distill import distill, distill_from_logits
 
@@ -51,8 +52,7 @@ class TreeTeacherDistillation(DistillationConfig, ModelPass):
         from rtguard.models.trees import fit_tree_model, tree_nodes
 
         splits, n_classes = context.splits, len(context.schema.classes)
-        with torch.no_grad():
-            points = model.preprocess(torch.from_numpy(splits.x_train)).numpy()
+        points = preprocessed_rows(context.schema, splits.x_train)  # `model` is None for a tree reference
         seed = context.train_config.seed
         teacher = fit_tree_model("gbdt", self.teacher_trees, points, splits.y_train, seed, context.train_config.threads or 1)
         probabilities = np.full((len(points), n_classes), 1e-7, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""The ensemble variant: a soft vote of the reference network and a LightGBM model, exported as one graph.
+"""The ensemble variant: a soft vote of the reference (a network, or a forest or tree) and a LightGBM model, as one graph.
 
 The two families err differently (a network interpolates smoothly, trees cut on thresholds),
 so averaging their class probabilities can beat either. Both members read the same in-graph
@@ -21,13 +21,14 @@ from onnx import helper, numpy_helper
 from rtguard.artifact import OUTPUT_NAME
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
-from rtguard.models.trees import fit_tree_model, to_onnx, tree_nodes
+from rtguard.models.trees import align_opsets, class_spread, fit_tree_model, to_onnx, tree_nodes
 from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
-from rtguard.optimize.trees import PARITY_ROWS, PREFIX, class_spread, dedupe_opsets, tree_probabilities
+from rtguard.optimize.trees import PARITY_ROWS, tree_probabilities
 
 NETWORK_VOTE, TREES_VOTE = "vote_network", "vote_trees"
+PREFIX = "vote_gbdt_"  # not the tree merge's prefix: a tree reference's own trees already carry that
 
 
 class SoftVote(OnnxPass):
@@ -71,7 +72,7 @@ def soft_vote(network: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, c
     for node in graph.node:
         node.output[:] = [NETWORK_VOTE if name == OUTPUT_NAME else name for name in node.output]
     trees = onnx.compose.add_prefix(trees, PREFIX)
-    dedupe_opsets(trees)
+    align_opsets(model, trees)
     tree_input = trees.graph.input[0].name
     for node in trees.graph.node:
         node.input[:] = [boundary if name == tree_input else name for name in node.input]
@@ -84,8 +85,6 @@ def soft_vote(network: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, c
         helper.make_node("Add", [NETWORK_VOTE, TREES_VOTE], ["vote_sum"], name="vote_sum"),
         helper.make_node("Mul", ["vote_sum", "vote_half"], [OUTPUT_NAME], name="vote_mean"),
     ])
-    known = {entry.domain for entry in model.opset_import}
-    model.opset_import.extend(entry for entry in trees.opset_import if entry.domain not in known)
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", n_classes]))
     onnx.checker.check_model(model)

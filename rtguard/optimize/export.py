@@ -29,6 +29,11 @@ def warm_up_exporter(opset: int) -> None:
 
 
 def export_onnx(model: nn.Module, n_features: int, path: Path, opset: int) -> None:
+    """A classifier as the artifact takes it: raw features in, class probabilities out."""
+    export_module(WithProbabilities(model.eval()), n_features, path, opset, OUTPUT_NAME)
+
+
+def export_module(module: nn.Module, n_features: int, path: Path, opset: int, output: str) -> None:
     """torch.export-based exporter with a dynamic batch axis; one self-contained file."""
     example = torch.zeros(2, n_features)
     exporter_log = logging.getLogger("torch.onnx")
@@ -38,8 +43,8 @@ def export_onnx(model: nn.Module, n_features: int, path: Path, opset: int) -> No
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                WithProbabilities(model.eval()), (example,), str(path), dynamo=True, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                module.eval(), (example,), str(path), dynamo=True, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=[output],
                 dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False, verbose=False,
             )
     finally:

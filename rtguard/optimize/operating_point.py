@@ -81,10 +81,10 @@ def set_alert_threshold(model: onnx.ModelProto, threshold: float) -> None:
     helper.set_model_props(model, props | {ALERT_THRESHOLD_KEY: repr(float(threshold))})
 
 
-def graph_output(model: onnx.ModelProto, output: str, rows: np.ndarray) -> np.ndarray:
+def graph_output(model: onnx.ModelProto, output: str, rows: np.ndarray, input_name: str = INPUT_NAME) -> np.ndarray:
     """One output of an in-memory graph over `rows`, on ONNX Runtime's CPU provider."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return in_chunks(lambda part: session.run([output], {INPUT_NAME: part})[0], rows)
+    return in_chunks(lambda part: session.run([output], {input_name: part})[0], rows)
 
 
 def _share(flags: np.ndarray) -> float | None:

@@ -33,7 +33,7 @@ class PassContext:
     splits: Splits
     model_config: ModelConfig
     train_config: TrainConfig
-    reference: nn.Module  # the trained reference model, in eval mode; passes work on copies
+    reference: nn.Module | None  # the trained reference network, in eval mode (passes work on copies); None for a tree reference
     calibration: np.ndarray  # raw training rows for static INT8 calibration
     calibration_labels: np.ndarray
     threat: Callable[[], ThreatModel]  # the security evaluation's threat model, built on demand (it can refuse a bad config)

@@ -1,4 +1,4 @@
-"""Where the in-graph preprocessing ends and the network begins, in an exported ONNX graph.
+"""Where the in-graph preprocessing ends and the model (a network, or a tree reference's trees) begins, in an ONNX graph.
 
 Preprocessing (log scaling, standardization, one-hot codes) must stay float32: raw
 byte counts overflow float16, and INT8 would only add error to it. Everything
@@ -14,6 +14,7 @@ from rtguard.artifact import INPUT_NAME
 from rtguard.errors import RtguardError
 
 DENSE = ("MatMul", "Gemm", "Conv")
+TREES = "TreeEnsemble"  # ai.onnx.ml TreeEnsembleClassifier/Regressor and the newer TreeEnsemble: a tree model's first node
 
 
 def is_dense(node: onnx.NodeProto) -> bool:
@@ -22,10 +23,10 @@ def is_dense(node: onnx.NodeProto) -> bool:
 
 
 def network_outputs(graph: onnx.GraphProto) -> set[str]:
-    """Tensors computed by the network: the dense layers and everything downstream of them."""
+    """Tensors computed by the model after preprocessing (a network or trees): its first nodes and everything downstream."""
     downstream: set[str] = set()
     for node in graph.node:  # ONNX graphs are stored in topological order
-        if is_dense(node) or any(name in downstream for name in node.input):
+        if is_dense(node) or TREES in node.op_type or any(name in downstream for name in node.input):
             downstream.update(node.output)
     return downstream
 

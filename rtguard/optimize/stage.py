@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from rtguard.catalog import TREE_FAMILIES
 from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -28,7 +29,7 @@ from rtguard.machine import machine_info
 from rtguard.models import load_model
 from rtguard.models.autoencoder import load_detector
 from rtguard.optimize.anomaly import anomaly_recipe, with_validation_calibration
-from rtguard.optimize.build import build_variant, export_checked
+from rtguard.optimize.build import build_variant, export_checked, export_tree_reference
 from rtguard.optimize.export import warm_up_exporter
 from rtguard.optimize.operating_point import OperatingPoint
 from rtguard.optimize.passes import PassContext
@@ -37,7 +38,7 @@ from rtguard.policy import run_policy
 from rtguard.runfolder import RunFolder, building, write_json
 
 
-def pass_context(config: RunConfig, schema: FeatureSchema, splits: Splits, reference: nn.Module) -> PassContext:
+def pass_context(config: RunConfig, schema: FeatureSchema, splits: Splits, reference: nn.Module | None) -> PassContext:
     """What passes may read: the data, the settings, the trained reference and calibration rows drawn from training."""
     rng = np.random.default_rng(config.data.seed)
     chosen = rng.choice(len(splits.x_train), min(config.optimize.calibration_samples, len(splits.x_train)), replace=False)
@@ -59,6 +60,9 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
     if anomaly:  # detectors trained on benign rows: their own model, calibration rows and recipes (optimize/anomaly.py)
         model = load_detector(schema, config.anomaly, run.weights)
         context = with_validation_calibration(pass_context(config, schema, splits, model), config.optimize.calibration_samples, config.data.seed)
+    elif config.model.family in TREE_FAMILIES:  # fitted trees (train/trees.py): no network for model passes to copy
+        model = None
+        context = pass_context(config, schema, splits, model)
     else:
         model = load_model(schema, config.model, run.weights)
         context = pass_context(config, schema, splits, model)
@@ -68,7 +72,12 @@ def optimize_run(run: RunFolder, on_variant=lambda name: None) -> dict[str, dict
     with tempfile.TemporaryDirectory() as scratch, building(run.variants, replace=True) as variants:
         settings = config.optimize
         warm_up_exporter(settings.opset)
-        reference = export_checked(model, context, Path(scratch) / "reference.onnx", settings.opset, settings.parity_tolerance)
+        if model is None:
+            trees = run.require(run.tree_model, "run `rtguard train` first")
+            reference = export_tree_reference(trees, run.read_json(run.train_record), context, Path(scratch) / "reference.onnx",
+                                              settings.opset, settings.parity_tolerance)
+        else:
+            reference = export_checked(model, context, Path(scratch) / "reference.onnx", settings.opset, settings.parity_tolerance)
         for name in settings.variants:
             on_variant(name)
             try:

@@ -19,17 +19,15 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
 
 from rtguard.artifact import OUTPUT_NAME
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
-from rtguard.models.trees import fit_tree_model, to_onnx, tree_nodes
+from rtguard.models.trees import fit_tree_model, merge_classifier, to_onnx, tree_nodes
 from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
 
-PREFIX = "trees_"
 PARITY_ROWS = 4096
 
 
@@ -83,44 +81,9 @@ class TreeModel(TreeModelConfig, OnnxPass):
         return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
 
 
-def merge_classifier(preprocessing: onnx.ModelProto, boundary: str, trees: onnx.ModelProto, classes: list[int], n_classes: int) -> onnx.ModelProto:
-    """preprocessing -> trees -> probabilities [batch, n_classes] as one model; classes the trees never saw get 0."""
-    trees = onnx.compose.add_prefix(trees, PREFIX)
-    trees.ir_version = preprocessing.ir_version
-    dedupe_opsets(trees)
-    merged = onnx.compose.merge_models(preprocessing, trees, io_map=[(boundary, trees.graph.input[0].name)],
-                                       outputs=[PREFIX + "probabilities"])
-    graph = merged.graph
-    if classes == list(range(n_classes)):
-        graph.node.append(helper.make_node("Identity", [PREFIX + "probabilities"], [OUTPUT_NAME], name="trees_output"))
-    else:  # scatter the trees' columns into the schema's classes
-        graph.initializer.append(numpy_helper.from_array(class_spread(classes, n_classes), "trees_class_spread"))
-        graph.node.append(helper.make_node("MatMul", [PREFIX + "probabilities", "trees_class_spread"], [OUTPUT_NAME], name="trees_output"))
-    del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, onnx.TensorProto.FLOAT, ["batch", n_classes]))
-    onnx.checker.check_model(merged)
-    return merged
-
-
 def tree_probabilities(estimator, preprocessing: onnx.ModelProto, boundary: str, rows: np.ndarray, classes: list[int],
                        n_classes: int) -> np.ndarray:
     """The library's own probabilities for raw rows, in the schema's class columns (classes it never saw at 0)."""
     probabilities = np.zeros((len(rows), n_classes), dtype=np.float32)
     probabilities[:, classes] = estimator.predict_proba(graph_output(preprocessing, boundary, rows))
     return probabilities
-
-
-def class_spread(classes: list[int], n_classes: int) -> np.ndarray:
-    """The matrix that moves a tree model's columns (its `classes`) into the schema's `n_classes` columns."""
-    spread = np.zeros((len(classes), n_classes), dtype=np.float32)
-    spread[range(len(classes)), classes] = 1.0
-    return spread
-
-
-def dedupe_opsets(model: onnx.ModelProto) -> None:
-    """skl2onnx can import a domain twice; keep the highest version of each."""
-    versions: dict[str, int] = {}
-    for entry in model.opset_import:
-        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
-    del model.opset_import[:]
-    model.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())

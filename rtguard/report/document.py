@@ -103,9 +103,17 @@ def _setup(report: dict) -> list[str]:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
         f"Data: {dataset['source']}, {dataset['labels']} labels ({', '.join(dataset['classes'])}); {dataset['features']} features; "
         "rows train/val/selection/test = " + "/".join(str(dataset["rows"].get(s, 0)) for s in SPLITS),
-        f"Training: {training['wall_time_s']:.1f} s, {training['epochs_run']} epochs (best {training['best_epoch']}), "
-        f"{training['samples_per_s']:,.0f} samples/s, validation macro-F1 {training['validation']['macro_f1']:.4f}",
+        _training_line(training),
     ]
+
+
+def _training_line(training: dict) -> str:
+    """A network's epochs, or a tree reference's one fit (train/trees.py)."""
+    if "family" in training:
+        how = f"a {training['family']} of {training['tree_nodes']:,} tree nodes fitted on {training['fit_rows']:,} rows"
+    else:
+        how = (f"{training['epochs_run']} epochs (best {training['best_epoch']}), {training['samples_per_s']:,.0f} samples/s")
+    return f"Training: {training['wall_time_s']:.1f} s, {how}, validation macro-F1 {training['validation']['macro_f1']:.4f}"
 
 
 def _recall_grid(variants: list[dict], classes: list[str]) -> Grid:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rtguard.measurements import REFERENCE as BASELINE
 from rtguard.policy import METRIC_KEYS
 from rtguard.select import CHECKS, OBJECTIVES, blocking_summary, decision_view, format_objective, objective_value
 
@@ -11,15 +10,16 @@ ONNX_BASELINE = "onnx-fp32"
 
 def findings(variants: list[dict], training: dict, dataset: dict) -> list[str]:
     by_name = {v["name"]: v["metrics"] for v in variants}
+    baseline = next(v["name"] for v in variants if v["artifact"] is None)  # the reference: torch-fp32, or a tree family's
     notes = []
-    if ONNX_BASELINE in by_name and BASELINE in by_name:
-        notes.append(_speed_note(ONNX_BASELINE, by_name[ONNX_BASELINE], BASELINE, by_name[BASELINE]))
-    reference = ONNX_BASELINE if ONNX_BASELINE in by_name else BASELINE
+    if ONNX_BASELINE in by_name and baseline in by_name:
+        notes.append(_speed_note(ONNX_BASELINE, by_name[ONNX_BASELINE], baseline, by_name[baseline]))
+    reference = ONNX_BASELINE if ONNX_BASELINE in by_name else baseline
     for name, metrics in by_name.items():
-        if name in (BASELINE, ONNX_BASELINE):
+        if name in (baseline, ONNX_BASELINE):
             continue
         notes.append(_speed_note(name, metrics, reference, by_name[reference]))
-        notes.append(_quality_note(name, metrics, by_name[BASELINE]))
+        notes.append(_quality_note(name, metrics, baseline, by_name[baseline]))
     fastest = min(by_name, key=lambda n: by_name[n]["latency_p50_ms"])
     busiest = max(by_name, key=lambda n: by_name[n]["throughput_per_s"])
     notes.append(
@@ -27,9 +27,9 @@ def findings(variants: list[dict], training: dict, dataset: dict) -> list[str]:
         f"highest throughput at batch {by_name[busiest]['throughput_batch']}: {busiest} "
         f"({by_name[busiest]['throughput_per_s']:,.0f} rows/s)."
     )
-    validation_f1, test_f1 = training["validation"]["macro_f1"], by_name[BASELINE]["macro_f1"]
+    validation_f1, test_f1 = training["validation"]["macro_f1"], by_name[baseline]["macro_f1"]
     notes.append(
-        f"Validation macro-F1 {validation_f1:.4f} vs test macro-F1 {test_f1:.4f} for {BASELINE}: "
+        f"Validation macro-F1 {validation_f1:.4f} vs test macro-F1 {test_f1:.4f} for {baseline}: "
         + ("the test split is harder (drift or unseen attack types), as deployment will be."
            if test_f1 < validation_f1 - 0.01 else "no large gap between validation and test.")
     )
@@ -52,12 +52,12 @@ def _speed_note(name: str, metrics: dict, reference: str, ref: dict) -> str:
     )
 
 
-def _quality_note(name: str, metrics: dict, baseline: dict) -> str:
+def _quality_note(name: str, metrics: dict, reference: str, baseline: dict) -> str:
     delta = metrics["macro_f1"] - baseline["macro_f1"]
     return (
-        f"{name} macro-F1 {metrics['macro_f1']:.4f} vs {baseline['macro_f1']:.4f} for {BASELINE} ({delta:+.4f}); "
+        f"{name} macro-F1 {metrics['macro_f1']:.4f} vs {baseline['macro_f1']:.4f} for {reference} ({delta:+.4f}); "
         f"detection at the operating point {_rate(metrics['detection_rate'])} vs {_rate(baseline['detection_rate'])}; "
-        f"predictions agree with {BASELINE} on {metrics['agreement']:.2%} of test rows."
+        f"predictions agree with {reference} on {metrics['agreement']:.2%} of test rows."
     )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+from rtguard.catalog import TREE_FAMILIES
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
+from rtguard.errors import ConfigError
 from rtguard.evaluate.threat_model import threat_model
 from rtguard.models import save_weights
 from rtguard.runfolder import RunFolder, write_json
@@ -13,6 +15,7 @@ from rtguard.train.anomaly import train_anomaly_run
 from rtguard.train.auto_speed import choose_speed
 from rtguard.train.checkpoints import read_manifest
 from rtguard.train.loop import Shard, train_classifier
+from rtguard.train.trees import train_tree_reference
 
 
 def train_run(run: RunFolder, show_progress: bool = True, resume: bool = False, auto_speed: bool = False,
@@ -28,6 +31,11 @@ def train_run(run: RunFolder, show_progress: bool = True, resume: bool = False, 
     splits = Splits.load(run.require(run.splits, "run the data stage (`rtguard train`) first"))
     if config.task.kind == "anomaly":  # benign rows only, its own loop (train/anomaly.py)
         return train_anomaly_run(run, schema, splits, config)
+    if config.model.family in TREE_FAMILIES:  # fitted, not trained by steps (train/trees.py)
+        if resume or auto_speed or config.train.auto_speed.enabled or shard.world > 1:
+            raise ConfigError(f"a {config.model.family} reference is fitted in one go by its library: resuming, --auto-speed "
+                              "and torchrun apply to a network reference only")
+        return train_tree_reference(run, schema, splits, config)
     speed_choice = None
     if auto_speed or config.train.auto_speed.enabled:
         config.train, speed_choice = choose_speed(schema, splits, config.model, config.train, shard)

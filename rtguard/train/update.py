@@ -21,11 +21,12 @@ import pandas as pd
 from sklearn.metrics import f1_score, recall_score
 from torch import nn
 
+from rtguard.catalog import TREE_FAMILIES
 from rtguard.config import ModelConfig
 from rtguard.data.csv_reading import read_table
 from rtguard.data.prepare import BINARY_ATTACK, Splits, prepare_new_rows
 from rtguard.data.schema import FeatureSchema
-from rtguard.errors import DataError
+from rtguard.errors import ConfigError, DataError
 from rtguard.evaluate import evaluate_run
 from rtguard.models import build_model, load_model, save_weights
 from rtguard.optimize import optimize_run
@@ -47,6 +48,9 @@ def update_run(source: RunFolder, new_data: Path, out: Path, show_progress: bool
     """Fine-tune, gate on forgetting, rebuild variants into `out`; return update.json's record."""
     started = time.perf_counter()
     config = source.load_config()
+    if config.model.family in TREE_FAMILIES:
+        raise ConfigError(f"`rtguard update` fine-tunes a network reference; {source.root} has a {config.model.family} reference, "
+                          "which is fitted in one go: run `rtguard run` on the old and new data together")
     settings = config.train.update
     schema = FeatureSchema.load(source.require(source.schema, "the run has no schema.json: run `rtguard train` first"))
     old = Splits.load(source.require(source.splits, "the run has no data splits: run `rtguard train` first"))

@@ -39,7 +39,7 @@ def measure(run: RunFolder, backends: list[str]) -> dict:
     on_ort = predictors.onnx_predictor(VARIANT, run.variant(VARIANT) / "model.onnx", 1, config.runtime)
     probabilities = {"torch-fp32": in_chunks(reference.predict, splits.x_test),
                      VARIANT: in_chunks(on_ort.predict, splits.x_test)}
-    return matrix.measure_backends({VARIANT: run.variant(VARIANT) / "model.onnx"}, lambda: load_model(schema, config.model, run.weights),
+    return matrix.measure_backends({VARIANT: run.variant(VARIANT) / "model.onnx"}, "torch-fp32", lambda: load_model(schema, config.model, run.weights),
                                    run.weights, splits.x_test, splits.y_test, schema, probabilities, settings, config.runtime, 1)
 
 

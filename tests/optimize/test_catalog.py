@@ -14,7 +14,8 @@ NAMES = ["pruned-50" if row.pattern else row.name for row in catalog.ENTRIES]
 FAST = {"distillation": {"student_hidden": [8], "epochs": 2}, "qat": {"epochs": 1}, "adversarial": {"epochs": 1},
         "pruning": {"finetune_epochs": 1},
         "trees": {"gbdt": {"trees": 10, "min_leaf": 20}, "gbdt_small": {"trees": 5, "leaves": 4}, "forest": {"trees": 5}}}
-REFERENCES = [("classify", "mlp"), ("classify", "cnn"), ("anomaly", "autoencoder"), ("anomaly", "kitnet")]
+REFERENCES = [("classify", "mlp"), ("classify", "cnn"), ("classify", "gbdt"), ("classify", "forest"), ("classify", "tree"),
+              ("anomaly", "autoencoder"), ("anomaly", "kitnet")]
 
 
 def test_every_reference_gets_defaults_that_apply_to_it():
