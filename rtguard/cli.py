@@ -654,14 +654,15 @@ class StreamFormat(StrEnum):
 @user_errors
 def score(
     run_dir: Path = RunArgument,
-    source: str = typer.Argument("-", metavar="INPUT", help="File of flows (CSV with a header line, or JSON lines), or - for stdin."),
+    source: str = typer.Argument("-", metavar="INPUT", help="File of flows (CSV with a header line, or JSON lines; .gz read decompressed), or - for stdin."),
     variant: str | None = VariantOption,
     pub: Path | None = PubOption,
     config: Path | None = ServeConfigOption,
     out: Path | None = typer.Option(None, "--out", "-o", help="File to write the verdict lines to (default stdout)."),
     fmt: StreamFormat | None = typer.Option(None, "--format", "-f", help="Input format: csv / jsonl of the model's features, or a sensor's own log "
                                              "(zeek conn.log TSV or JSON, suricata eve.json, cicflowmeter CSV) for a model trained with --dataset of "
-                                             "the same name (default: by extension .csv / .jsonl .ndjson .json, else by the first line)."),
+                                             "the same name (default: by extension .csv / .jsonl .ndjson .json, under a .gz too, and by the first line: "
+                                             "a .json of eve.json's or Zeek's JSON records is that sensor's)."),
     id_field: str | None = typer.Option(None, "--id",
                                         help="Column (CSV) or key (JSON) copied into each output line as \"id\", to join verdicts back to flows."),
     alerts_only: bool = typer.Option(False, "--alerts-only", help="Write only the flows that alert."),
@@ -698,6 +699,7 @@ def score(
       rtguard score runs/nightly flows.csv --pub keys/rtguard.key.pub -o alerts.jsonl
       tail -F flows.jsonl | rtguard score runs/nightly - --variant int8-static --pub keys/rtguard.key.pub --alerts-only
       tail -F /opt/zeek/logs/current/conn.log | rtguard score runs/zeek - --format zeek --id uid --pub keys/rtguard.key.pub
+      rtguard score runs/zeek /opt/zeek/logs/2024-01-01/conn.00:00:00-01:00:00.log.gz --id uid --pub keys/rtguard.key.pub
       rtguard score runs/nightly flows-2026-11/ --engine spark -o verdicts-2026-11/ --pub keys/rtguard.key.pub
     """
     from rtguard.stream import INTERRUPTED, StreamOptions, score_stream

@@ -11,8 +11,7 @@ block: a line longer than the cap is cut as it is read, never held whole.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,12 +63,14 @@ class Block:
 
 
 class FileBlocks:
-    def __init__(self, fd: int, max_line_bytes: int, block_bytes: int = BLOCK_BYTES):
-        self.fd, self.max_line_bytes, self.block_bytes = fd, max_line_bytes, block_bytes
+    """`read(n)` gives up to n more bytes of the file, b"" at its end: os.read on the file, or a gzip file's read."""
+
+    def __init__(self, read: Callable[[int], bytes], max_line_bytes: int, block_bytes: int = BLOCK_BYTES):
+        self.read, self.max_line_bytes, self.block_bytes = read, max_line_bytes, block_bytes
 
     def __iter__(self) -> Iterator[Block]:
         number, pending, chunk = 0, b"", b""
-        while chunk or (chunk := os.read(self.fd, self.block_bytes)):
+        while chunk or (chunk := self.read(self.block_bytes)):
             data = pending + chunk if pending else chunk
             cut = data.rfind(b"\n") + 1
             if cut:
@@ -89,7 +90,7 @@ class FileBlocks:
 
     def _rest_of_line(self) -> bytes:
         """Read past the end of an overlong line; the bytes after its newline, still to be taken apart."""
-        while chunk := os.read(self.fd, self.block_bytes):
+        while chunk := self.read(self.block_bytes):
             end = chunk.find(b"\n")
             if end >= 0:
                 return chunk[end + 1:]

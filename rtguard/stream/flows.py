@@ -26,8 +26,8 @@ class MalformedLine(ValueError):
 
 
 def format_by_name(path: str) -> str | None:
-    """The format a file's extension says (.csv; .jsonl, .ndjson, .json), or None (stdin, other names)."""
-    return None if path == "-" else _SUFFIXES.get(Path(path).suffix.lower())
+    """The format a file's extension says (.csv; .jsonl, .ndjson, .json; under a .gz), or None (stdin, other names)."""
+    return None if path == "-" else _SUFFIXES.get(Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower())
 
 
 def format_by_content(first_line: bytes) -> str:

@@ -39,15 +39,17 @@ def columnar_for(schema: FeatureSchema, flows):
     return None
 
 
-def format_by_content(first_line: bytes) -> str:
+def format_by_content(first_line: bytes, by_name: str | None = None) -> str:
     """A Zeek TSV header (`#separator`, `#fields`) means zeek; a JSON object with Zeek's dotted `id.orig_h` zeek, with
-    eve.json's `event_type` suricata, any other jsonl; anything else is taken for a CSV header."""
+    eve.json's `event_type` suricata, any other jsonl; anything else is taken for a CSV header. `by_name`, what the
+    file's extension says (stream.flows.format_by_name), is taken as it is, except that the content tells which JSON
+    a .json or .jsonl file holds: Suricata's log is eve.json, Zeek's JSON logs are often named .json too."""
     line = first_line.lstrip(b"\xef\xbb\xbf \t")
+    sensor_json = None
+    if line.startswith(b"{"):
+        sensor_json = "zeek" if b'"id.orig_h"' in line else "suricata" if b'"event_type"' in line else None
+    if by_name is not None:
+        return sensor_json if by_name == "jsonl" and sensor_json else by_name
     if line.startswith((b"#separator", b"#fields")) or (line.count(b"\t") >= 19 and b"," not in line):  # a header, or a
         return "zeek"  # conn.log row of 20+ tab-separated fields (`tail -F conn.log` starts past the header)
-    if line.startswith(b"{"):
-        if b'"id.orig_h"' in line:
-            return "zeek"
-        if b'"event_type"' in line:
-            return "suricata"
-    return plain_format_by_content(line)
+    return sensor_json or plain_format_by_content(line)

@@ -67,13 +67,15 @@ class Summary:
 class StreamScorer:
     """Scores batches of numbered lines and writes a JSON line per flow (or per alert, with alerts_only).
 
-    The format (csv, jsonl) may be None: the first non-blank line then decides it.
+    The format (csv, jsonl, a sensor's) may be None: the first non-blank line then decides it, with `by_name`,
+    what the input's file name says, if any (stream.formats.format_by_content).
     """
 
     def __init__(self, session: GuardedSession, format: str | None, threshold: float, out: BinaryIO,
                  report: Callable[[str], None], max_line_bytes: int, id_field: str | None = None, alerts_only: bool = False,
-                 batch_lines: int = 1024):
+                 batch_lines: int = 1024, by_name: str | None = None):
         self.session, self.format, self.threshold, self.id_field = session, format, threshold, id_field
+        self.by_name = by_name
         self.batch_lines = batch_lines  # most flows one session call carries (a file's blocks are scored in slices of it)
         self.out, self.report, self.max_line_bytes, self.alerts_only = out, report, max_line_bytes, alerts_only
         self.encoder = RecordEncoder(session.schema, max_records=1)  # encode() takes one record at a time
@@ -111,7 +113,7 @@ class StreamScorer:
             if not line.strip():
                 continue
             if self.flows is None:  # the first non-blank line fixes the format and, for CSV, is the header
-                self.flows = flows_for(self.format or format_by_content(line), self.session.schema, self.id_field)
+                self.flows = flows_for(self.format or format_by_content(line, self.by_name), self.session.schema, self.id_field)
                 if isinstance(self.flows, CsvFlows):
                     self.flows.read_header(line)
                     self.columnar = ColumnarFlows(self.session.schema, self.flows)

@@ -6,9 +6,12 @@ What `rtguard score` runs. Loads the variant through the runtime's verified load
 
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 import stat
 import sys
+import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +28,7 @@ from rtguard.stream.scoring import OUTPUT_CLOSED, StreamScorer, Summary
 
 @dataclass(frozen=True)
 class StreamOptions:
-    format: str | None = None  # csv or jsonl; None: by the file's extension, else by its first line
+    format: str | None = None  # csv, jsonl or a sensor's; None: by the file's extension and its first line
     id_field: str | None = None  # a column or key copied into each output line as "id"
     batch_lines: int = 1024  # most lines one session call carries (capped at runtime.max_batch)
     window_ms: float = 5.0  # how long the first line of a batch waits for more before the batch runs anyway
@@ -48,10 +51,12 @@ def score_stream(variant_dir: Path, trust: Trust, config: RunConfig, source: str
         out = sys.stdout.buffer if target is None else stack.enter_context(_open_output(Path(target)))
         threshold = alert_threshold(session.alert_threshold, config.serve.alert_threshold)
         batch_lines = min(options.batch_lines, config.runtime.max_batch)
-        scorer = StreamScorer(session, options.format or format_by_name(source), threshold, out, report,
-                              options.max_line_bytes, options.id_field, options.alerts_only, batch_lines)
-        if stat.S_ISREG(os.fstat(fd).st_mode):  # a file on disk: read in blocks, parsed whole where they are clean
-            batches = FileBlocks(fd, options.max_line_bytes)
+        scorer = StreamScorer(session, options.format, threshold, out, report, options.max_line_bytes, options.id_field,
+                              options.alerts_only, batch_lines, by_name=format_by_name(source))
+        if source != "-" and source.lower().endswith(".gz"):  # a rotated Zeek log, an archived eve.json: read decompressed
+            batches = FileBlocks(_gunzipped(fd, source, stack), options.max_line_bytes)
+        elif stat.S_ISREG(os.fstat(fd).st_mode):  # a file on disk: read in blocks, parsed whole where they are clean
+            batches = FileBlocks(functools.partial(os.read, fd), options.max_line_bytes)
         else:  # a pipe or terminal: line by line as lines arrive, a batch going out after --wait-ms
             batches = LineBatches(fd, options.max_line_bytes, batch_lines, options.window_ms / 1000)
         summary = scorer.score(batches)
@@ -69,6 +74,19 @@ def _open_input(path: Path, stack: ExitStack) -> int:
         raise DataError(f"cannot open {path}: {exc.strerror or exc}") from None
     stack.callback(os.close, fd)
     return fd
+
+
+def _gunzipped(fd: int, source: str, stack: ExitStack):
+    """The decompressed file's read(n); a file that is not gzip, or is cut short, is a DataError (what came before is scored)."""
+    file = stack.enter_context(gzip.GzipFile(fileobj=stack.enter_context(open(fd, "rb", closefd=False)), mode="rb"))
+
+    def read(size: int) -> bytes:
+        try:
+            return file.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"cannot decompress {source}: {exc}") from None
+
+    return read
 
 
 def _open_output(path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from sensorfiles import cic_csv, eve_flow, handmade_run, zeek_json, zeek_rows, zeek_tsv
 
-from rtguard.config import DataConfig, RuntimeConfig
+from rtguard.config import DataConfig, RuntimeConfig, validate_config
 from rtguard.data.prepare import prepare
 from rtguard.data.sensors import load_sensor_frames
 from rtguard.errors import DataError
@@ -19,6 +20,7 @@ from rtguard.serve.records import RecordEncoder
 from rtguard.stream.formats import format_by_content
 from rtguard.stream.lines import LineBatches
 from rtguard.stream.scoring import StreamScorer
+from rtguard.stream.stage import StreamOptions, score_stream
 
 
 def _session(tmp_path, dataset, path):
@@ -117,3 +119,53 @@ def test_a_model_of_another_shape_is_refused_with_one_line(tmp_path):
                                                (b"\t".join([b"x"] * 21), "zeek"), (b"\t".join([b"x,y"] * 21), "csv")])
 def test_the_first_line_names_the_format(line, format):
     assert format_by_content(line) == format
+
+
+def _score_file(variant, source, **options):
+    """`rtguard score` on a file as the stage reads it (FileBlocks; gzip by the name), without --format unless given."""
+    out, reports = source.parent / "verdicts.jsonl", []
+    summary = score_stream(variant, Trust(allow_unsigned=True), validate_config({}), str(source), str(out), StreamOptions(**options),
+                           reports.append)
+    return [json.loads(line) for line in out.read_bytes().splitlines()], reports, summary
+
+
+def test_sensor_files_as_written_rotated_gzip_and_eve_json_without_format(tmp_path):
+    rows = zeek_rows(30)
+    (tmp_path / "conn.log").write_text(zeek_tsv(rows))
+    session, _ = _session(tmp_path, "zeek", tmp_path / "conn.log")
+    session.close()
+    variant = tmp_path / "run" / "variants" / "handmade"
+    rotated = tmp_path / "conn.2024-01-01.log.gz"
+    rotated.write_bytes(gzip.compress(zeek_tsv(rows).encode()))
+    plain, _, _ = _score_file(variant, tmp_path / "conn.log", format="zeek", id_field="uid")
+    packed, reports, summary = _score_file(variant, rotated, id_field="uid")  # found by its #separator header
+    assert not reports and summary.scored == 30 and packed == plain
+
+    eve = [json.dumps(eve_flow(index, "Benign" if index % 2 else "scan")) for index in range(12)]
+    (tmp_path / "eve" / "train").mkdir(parents=True)
+    (tmp_path / "eve" / "train" / "eve.json").write_text("\n".join(eve) + "\n")
+    session, _ = _session(tmp_path / "eve", "suricata", tmp_path / "eve" / "train" / "eve.json")
+    session.close()
+    variant = tmp_path / "eve" / "run" / "variants" / "handmade"
+    live = tmp_path / "eve.json"  # a .json name, yet Suricata's flows, not JSON lines of features
+    live.write_text("\n".join([json.dumps({"event_type": "dns", "dns": {}}), *eve]) + "\n")
+    scored, reports, summary = _score_file(variant, live, id_field="flow_id")
+    assert not reports and summary.scored == 12 and scored[0]["line"] == 2
+    (tmp_path / "eve.json.gz").write_bytes(gzip.compress(live.read_bytes()))
+    assert _score_file(variant, tmp_path / "eve.json.gz", id_field="flow_id")[0] == scored
+
+    (tmp_path / "cic").mkdir()
+    (tmp_path / "cic" / "day.csv").write_text(cic_csv(40))
+    session, _ = _session(tmp_path / "cic", "cicflowmeter", tmp_path / "cic" / "day.csv")
+    session.close()
+    variant = tmp_path / "cic" / "run" / "variants" / "handmade"
+    (tmp_path / "day.csv.gz").write_bytes(gzip.compress(cic_csv(40).encode()))
+    packed, _, summary = _score_file(variant, tmp_path / "day.csv.gz", format="cicflowmeter")
+    assert summary.scored + summary.skipped == 40 and packed == _score_file(variant, tmp_path / "cic" / "day.csv", format="cicflowmeter")[0]
+
+
+@pytest.mark.parametrize(("line", "by_name", "format"), [(b'{"event_type":"flow"}', "jsonl", "suricata"), (b'{"id.orig_h":"a"}', "jsonl", "zeek"),
+                                                         (b'{"a":1}', "jsonl", "jsonl"), (b"#fields\tts", "csv", "csv"),
+                                                         (b'{"event_type":"flow"}', "csv", "csv")])
+def test_the_first_line_tells_which_json_a_json_name_holds(line, by_name, format):
+    assert format_by_content(line, by_name) == format

@@ -3,6 +3,7 @@ numbered lines, and the same verdict lines and `line N: reason` reports, bad lin
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_blocks_hold_the_lines_line_batches_reads(tmp_path):
     @given(data=st.lists(pieces, max_size=30).map(b"".join), cap=st.integers(1, 12), block_bytes=st.integers(1, 40))
     def check(data: bytes, cap: int, block_bytes: int):
         path.write_bytes(data)
-        blocks = _read(path, lambda fd: list(FileBlocks(fd, cap, block_bytes)))
+        blocks = _read(path, lambda fd: list(FileBlocks(functools.partial(os.read, fd), cap, block_bytes)))
         expected = _read(path, lambda fd: [line for batch in LineBatches(fd, cap, 7, 0.0) for line in batch])
         assert [line for block in blocks for line in block.lines()] == expected
         assert all(block.count == len(block.lines()) for block in blocks)
@@ -109,7 +110,7 @@ def test_a_csv_file_in_blocks_scores_as_line_by_line(session, schema, records, t
         return out.getvalue(), _by_line(reports), {**vars(summary), "seconds": None}
 
     # One flow a session call on both sides: a model's last digits may depend on the batch a row is scored in.
-    in_blocks = scored(lambda fd: FileBlocks(fd, 4096, block_bytes=20_000))  # ~90 lines a block
+    in_blocks = scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=20_000))  # ~90 lines a block
     monkeypatch.setattr(columnar, "MIN_LINES", 10**9)  # the line reader alone, as before #18
     line_by_line = scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
     assert in_blocks == line_by_line
@@ -139,4 +140,4 @@ def test_a_jsonl_file_in_blocks_scores_as_line_by_line(session, records, tmp_pat
         return out.getvalue(), reports, summary.scored, summary.skipped
 
     # JSON lines are taken line by line from a block; one flow a session call on both sides, as above
-    assert scored(lambda fd: FileBlocks(fd, 4096, block_bytes=10_000)) == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
+    assert scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=10_000)) == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import select
 import subprocess
 import sys
@@ -243,3 +244,20 @@ def test_quoted_csv_fields_are_read_as_the_csv_module_reads_them(stream_run, str
     status, lines, stderr = _score(stream_run, source, pub=stream_keys[1])
     assert status == 0 and [line["line"] for line in lines] == [2, 3], stderr
     assert lines[0]["scores"] == lines[1]["scores"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_gzip_file_is_read_decompressed(stream_run, stream_keys, schema, records, tmp_path, suffix):
+    plain = write_csv(tmp_path / "flows.csv", schema, records) if suffix == ".csv" else write_jsonl(tmp_path / "flows.jsonl", records)
+    packed = tmp_path / f"packed{suffix}.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    status, lines, stderr = _score(stream_run, packed, pub=stream_keys[1])
+    assert status == 0 and lines == _score(stream_run, plain, pub=stream_keys[1])[1] and len(lines) == len(records)
+    cut_short = tmp_path / "cut.csv.gz"
+    cut_short.write_bytes(packed.read_bytes()[:-20])
+    status, _, stderr = _score(stream_run, cut_short, pub=stream_keys[1])
+    assert status == 2 and _error(stderr).startswith(f"cannot decompress {cut_short}: ")
+    not_gzip = tmp_path / "not.csv.gz"
+    not_gzip.write_bytes(plain.read_bytes())
+    status, _, stderr = _score(stream_run, not_gzip, pub=stream_keys[1])
+    assert status == 2 and _error(stderr).startswith(f"cannot decompress {not_gzip}: ")
