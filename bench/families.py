@@ -196,6 +196,7 @@ def main() -> int:
         schema, splits = FeatureSchema.load(run.schema), Splits.load(run.splits)
         benign = schema.benign_index
         train = json.loads(run.train_record.read_text())
+        failed = json.loads(run.failed_variants.read_text())["failed"] if run.failed_variants.exists() else []
         table = []
         for name in run.variant_names():
             record = json.loads((run.variant(name) / "variant.json").read_text())
@@ -233,7 +234,8 @@ def main() -> int:
         "",
         markdown_table(header, lines),
         "",
-        f"Variants built: {', '.join(variants)}.",
+        f"Variants configured: {', '.join(variants)}."
+        + "".join(f" Not built: {f['variant']} ({f['error']})." for f in failed),
         "",
         f"Shipped under the default policy: **{shipped}** ({selection.get('verdict', '')})",
         "",

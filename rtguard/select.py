@@ -440,13 +440,16 @@ def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: di
         shown += f", 95% interval [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""
         text = (f"Ship {what}: it passes every required check of policy '{policy.name}' on the selection split and is the best of "
                 f"the {len(by_name)} passing {among} on {prefer.label} ({shown}).")
-        others = [name.split("@")[0] if one_backend else name.replace("@", " on ") for name in decision["tied"] if name != chosen["name"]]
+        others = [_label(name, one_backend) for name in decision["tied"] if name != chosen["name"]]
         if others:
             text += f" Within noise of it: {', '.join(others)}; the tie went to the {decision['tie_break']}."
-        if decision["tie_break"] == "worst-case evasion rate":
-            counts = {name: worst_evasion(by_name[name]) for name in decision["tied"]}
+        counts = {name: worst_evasion(by_name[name]) for name in decision["tied"]}
+        if len(counts) > 1 and None not in counts.values():  # the evasion step ran: say what it saw
             text += " Flows evading at each one's worst attack and budget: " + ", ".join(
-                f"{name.split('@')[0] if one_backend else name.replace('@', ' on ')} {k} of {n}" for name, (k, n) in counts.items()) + "."
+                f"{_label(name, one_backend)} {k} of {n}" for name, (k, n) in counts.items()) + "."
+            if decision["tie_break"] != "worst-case evasion rate":
+                hardest = [_label(name, one_backend) for name in least_evadable(decision["tied"], by_name)]
+                text += f" Hardest to evade, within noise of each other: {', '.join(hardest)}."
         return text
     reasons: dict[str, list[str]] = {}  # pairs blocked for the same reasons are named together
     for pair in pairs:
@@ -461,6 +464,11 @@ def _verdict(chosen: dict | None, decision: dict, pairs: list[dict], by_name: di
         text += (f" The reference {reference_name} is below the floor too ({blocking_summary({**reference, 'blocking': below}, policy.model_dump())}): "
                  "the detector itself is not useful on this data, whatever its compression.")
     return text
+
+
+def _label(pair: str, one_backend: bool) -> str:
+    """A pair as the verdict names it: the variant alone when every pair ran on one backend."""
+    return pair.split("@")[0] if one_backend else pair.replace("@", " on ")
 
 
 def blocking_summary(gated: dict, thresholds: dict) -> str:

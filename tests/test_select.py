@@ -176,6 +176,10 @@ def test_the_verdict_names_the_evasion_counts_that_broke_a_tie():
     selection = select(variants, Policy())
     assert selection["chosen"] == "b" and selection["tie_break"] == "worst-case evasion rate"
     assert "a 30 of 40" in selection["verdict"] and "b 2 of 40" in selection["verdict"]
+    variants[1]["metrics"] = _attacked(variants[1]["metrics"], 1, 40)  # 1 and 2 of 40: within noise, speed decides
+    selection = select(variants, Policy())
+    assert selection["chosen"] == "a" and selection["tie_break"] == "throughput per core"
+    assert "Hardest to evade, within noise of each other: a, b." in selection["verdict"]
 
 
 def test_latencies_whose_rounds_overlap_are_a_tie_never_a_reason():
