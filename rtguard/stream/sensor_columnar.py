@@ -96,7 +96,7 @@ class ZeekColumnar:
             return np.zeros(n)
         filled = pc.if_else(pc.equal(array, unset), pa.scalar("0"), array)
         try:
-            return pc.cast(filled, pa.float64()).to_numpy(zero_copy_only=False)
+            return columnar.values_of(pc.cast(filled, pa.float64()))
         except (pa.ArrowException, ValueError):
             return None
 
@@ -106,4 +106,4 @@ class ZeekColumnar:
             return columnar._lookup([UNSET], np.zeros(n, dtype=np.int64), codes)
         encoded = array.dictionary_encode()
         distinct = [UNSET if value == unset else value.strip() for value in encoded.dictionary.to_pylist()]
-        return columnar._lookup(distinct, encoded.indices.to_numpy(zero_copy_only=False), codes)
+        return columnar._lookup(distinct, columnar.values_of(encoded.indices), codes)
