@@ -1,6 +1,6 @@
-"""Shared mechanics of running a model: how many threads by default, and inference over rows in chunks.
+"""Shared mechanics of running a model: how many threads by default, inference over rows in chunks, one graph output.
 
-Torch-free (numpy only), so the serving path may import it; torch callers pass `join=torch.cat`.
+Torch-free (numpy and ONNX Runtime), so the serving path may import it; torch callers pass `join=torch.cat`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 
 CHUNK_ROWS = 8192  # rows per call when a whole split is scored: large enough to amortise a call, small enough for memory
 
@@ -32,3 +34,9 @@ def in_chunks(run: Callable[[np.ndarray], T], rows: np.ndarray, size: int = CHUN
     if isinstance(parts[0], tuple):
         return tuple(join([part[i] for part in parts]) for i in range(len(parts[0])))  # type: ignore[return-value]
     return join(parts)  # type: ignore[return-value]
+
+
+def graph_output(model: onnx.ModelProto, output: str, rows: np.ndarray, input_name: str = "features") -> np.ndarray:
+    """One output of an in-memory graph over `rows`, on ONNX Runtime's CPU provider (an artifact's input is `features`)."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return in_chunks(lambda part: session.run([output], {input_name: part})[0], rows)

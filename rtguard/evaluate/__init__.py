@@ -4,6 +4,6 @@ Importing the package imports torch (the reference runs on it); the serving path
 """
 
 from rtguard.evaluate.inputs import evaluation_inputs
-from rtguard.evaluate.stage import BASELINE, evaluate_run
+from rtguard.evaluate.stage import evaluate_run
 
-__all__ = ["BASELINE", "evaluate_run", "evaluation_inputs"]
+__all__ = ["evaluate_run", "evaluation_inputs"]

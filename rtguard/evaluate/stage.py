@@ -35,7 +35,6 @@ from rtguard.policy import Policy, run_policy
 from rtguard.progress import progress_bars
 from rtguard.runfolder import RunFolder, write_json
 
-BASELINE = reference_name("mlp")  # a network reference's row; a tree reference's is named after its family
 POINT_PASSES = ("operating-point", "calibrated-threshold")  # the passes that set an artifact's alert threshold
 
 

@@ -25,8 +25,9 @@ from onnx import TensorProto, helper, numpy_helper
 from pydantic import Field
 
 from rtguard.artifact import ALERT, ANOMALY_SCORE, OUTPUT_NAME, THRESHOLD, calibrate_threshold
+from rtguard.compute import graph_output
 from rtguard.errors import RtguardError
-from rtguard.optimize.operating_point import graph_output, set_alert_threshold
+from rtguard.optimize.operating_point import set_alert_threshold
 from rtguard.optimize.passes import OnnxPass, PassContext
 
 LOG_THRESHOLD = "anomaly_log_threshold"

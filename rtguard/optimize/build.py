@@ -21,13 +21,13 @@ import numpy as np
 import onnx
 
 from rtguard.artifact import OUTPUT_NAME
+from rtguard.compute import graph_output
 from rtguard.errors import ParityError
 from rtguard.models import parameter_counts
 from rtguard.models.preprocessing import FlowPreprocessing, preprocessed_rows
 from rtguard.models.trees import merge_classifier
 from rtguard.optimize.export import check_parity, export_module, export_onnx
 from rtguard.optimize.kernels import dense_kernels
-from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import Pass, PassContext
 from rtguard.optimize.recipes import Recipe
 from rtguard.runfolder import write_json

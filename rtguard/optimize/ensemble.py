@@ -19,10 +19,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from rtguard.artifact import OUTPUT_NAME
+from rtguard.compute import graph_output
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
 from rtguard.models.trees import align_opsets, class_spread, fit_tree_model, to_onnx, tree_nodes
-from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
 from rtguard.optimize.trees import PARITY_ROWS, tree_probabilities

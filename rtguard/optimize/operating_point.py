@@ -21,11 +21,10 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from rtguard.artifact import ALERT, ALERT_THRESHOLD_KEY, ATTACK_SCORE, INPUT_NAME, OUTPUT_NAME, attack_scores, point_threshold
-from rtguard.compute import in_chunks
+from rtguard.artifact import ALERT, ALERT_THRESHOLD_KEY, ATTACK_SCORE, OUTPUT_NAME, attack_scores, point_threshold
+from rtguard.compute import graph_output
 from rtguard.errors import RtguardError
 from rtguard.optimize.passes import OnnxPass, PassContext
 
@@ -79,12 +78,6 @@ def set_alert_threshold(model: onnx.ModelProto, threshold: float) -> None:
     """State the decision threshold (attack-probability scale) in the model's metadata."""
     props = {prop.key: prop.value for prop in model.metadata_props}
     helper.set_model_props(model, props | {ALERT_THRESHOLD_KEY: repr(float(threshold))})
-
-
-def graph_output(model: onnx.ModelProto, output: str, rows: np.ndarray, input_name: str = INPUT_NAME) -> np.ndarray:
-    """One output of an in-memory graph over `rows`, on ONNX Runtime's CPU provider."""
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return in_chunks(lambda part: session.run([output], {input_name: part})[0], rows)
 
 
 def _share(flags: np.ndarray) -> float | None:

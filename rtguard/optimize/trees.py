@@ -21,10 +21,10 @@ import numpy as np
 import onnx
 
 from rtguard.artifact import OUTPUT_NAME
+from rtguard.compute import graph_output
 from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
 from rtguard.models.trees import fit_tree_model, merge_classifier, to_onnx, tree_nodes
-from rtguard.optimize.operating_point import graph_output
 from rtguard.optimize.passes import OnnxPass, PassContext
 from rtguard.optimize.regions import preprocessing_graph
 

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
+from rtguard.compute import graph_output
 from rtguard.config import RunConfig
 from rtguard.data.prepare import Splits
 from rtguard.data.schema import FeatureSchema
@@ -48,7 +48,7 @@ def train_tree_reference(run: RunFolder, schema: FeatureSchema, splits: Splits, 
     wall_time = time.perf_counter() - started
 
     validation = preprocessed_rows(schema, splits.x_val)
-    converted = _run(trees, validation)
+    converted = graph_output(trees, PROBABILITIES, validation, trees.graph.input[0].name)
     expected = estimator.predict_proba(validation)
     max_diff = float(np.abs(converted - expected).max()) if len(validation) else 0.0
     tolerance = config.optimize.trees.parity_tolerance
@@ -81,8 +81,3 @@ def train_tree_reference(run: RunFolder, schema: FeatureSchema, splits: Splits, 
 
 def _verdicts(estimator, points: np.ndarray) -> np.ndarray:
     return estimator.predict(points).astype(np.int64) if len(points) else np.zeros(0, dtype=np.int64)
-
-
-def _run(trees: onnx.ModelProto, points: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(trees.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run([PROBABILITIES], {session.get_inputs()[0].name: points})[0] if len(points) else np.zeros((0, 0))
