@@ -1,4 +1,4 @@
-"""Benchmark (#16): every model family on real NSL-KDD (binary), beside scikit-learn's default DecisionTree and MLP.
+"""Benchmark (#16): every model family on real NSL-KDD or UNSW-NB15 (binary), beside scikit-learn's default DecisionTree and MLP.
 
 Not a test: it trains and times things. Three parts, all on the same splits of one data set:
 
@@ -11,11 +11,11 @@ Not a test: it trains and times things. Three parts, all on the same splits of o
    graph carries, calibrated on the selection split at the policy's 1% FPR; the baselines get
    theirs the same way), and ONNX Runtime speed at batch 1 and 1024 (one thread each).
 
-The baselines are fitted on the rows rtguard trains on (its train split, from KDDTrain+_20Percent)
+The baselines are fitted on the rows rtguard trains on (its train split)
 and on the features its in-graph preprocessing computes; a second DecisionTree row fits all of
 the training file (train, validation and selection splits), as the issue's numbers did.
 
-    .venv/bin/python bench/families.py [--data ../shared/data/nsl-kdd] [--out bench/results] [--seeds 0 1 2]
+    .venv/bin/python bench/families.py [--data ../shared/data/nsl-kdd] [--dataset nsl-kdd|unsw-nb15] [--out bench/results] [--seeds 0 1 2]
         [--skip-stability] [--variants NAME ...] [--name families]
 """
 
@@ -44,11 +44,21 @@ from rtguard.runfolder import RunFolder
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nsl-kdd"
 EXTRA_TREES = ["gbdt-small", "tree", "tree-distilled", "distilled-gbdt", "ensemble"]  # beside the defaults gbdt and forest
 TARGET_FPR = 0.01  # the default policy's operating point
+TEST_SPLIT = {"nsl-kdd": "test = KDDTest+, the rest from the training file",
+              "unsw-nb15": "every split drawn, stratified, from the official test partition, the only one here"}
 
 
-def bench_config(data: Path, variants: list[str], seed: int = 0, **train):
+DATASETS = {
+    "nsl-kdd": lambda data: {"dataset": "nsl-kdd", "path": str(data)},
+    # The one UNSW-NB15 partition here (its official test partition): rtguard draws a stratified test split from it.
+    "unsw-nb15": lambda data: {"dataset": "csv", "path": str(data / "UNSW_NB15_testing-set.csv" if data.is_dir() else data),
+                               "label_column": "label", "benign_label": "0", "drop_columns": ["id", "attack_cat"]},
+}
+
+
+def bench_config(data: Path, variants: list[str], dataset: str = "nsl-kdd", seed: int = 0, **train):
     return validate_config({
-        "data": {"dataset": "nsl-kdd", "path": str(data), "labels": "binary"},
+        "data": {**DATASETS[dataset](data), "labels": "binary"},
         "train": {"seed": seed, **train},
         "optimize": {"variants": variants},
     })
@@ -99,7 +109,7 @@ def evaluate_graph(sess: ort.InferenceSession, splits: Splits, benign: int, thre
     return {"argmax": argmax, "point": rates(alert, attack)}
 
 
-def train_stability(data: Path, seeds: list[int]) -> list[list[str]]:
+def train_stability(data: Path, dataset: str, seeds: list[int]) -> list[list[str]]:
     """Test accuracy/detection/FPR (argmax) of the reference MLP per seed and monitor."""
     from rtguard.data.prepare import prepare
     from rtguard.data.stage import load_frames
@@ -110,7 +120,7 @@ def train_stability(data: Path, seeds: list[int]) -> list[list[str]]:
     for monitor, schedule in settings:
         results = []
         for seed in seeds:
-            config = bench_config(data, ["onnx-fp32"], seed=seed, monitor=monitor, schedule=schedule)
+            config = bench_config(data, ["onnx-fp32"], dataset, seed=seed, monitor=monitor, schedule=schedule)
             schema, splits, _ = prepare(load_frames(config.data), config.data)
             started = time.perf_counter()
             result = train_classifier(schema, splits, config.model, config.train, show_progress=False)
@@ -174,23 +184,25 @@ def main() -> int:
     from rtguard.pipeline import run_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with KDDTrain+ and KDDTest+ files")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NSL-KDD: folder with KDDTrain+ and KDDTest+ files; "
+                        "unsw-nb15: the folder or the CSV of its test partition")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="nsl-kdd")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="where NAME.md goes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-stability", action="store_true", help="leave out part 1 (the MLP per seed)")
     parser.add_argument("--variants", nargs="+", help="variants of the run (default: the default list and every other tree-family one)")
     parser.add_argument("--name", default="families", help="results file name (NAME.md)")
     args = parser.parse_args()
-    if not args.data.is_dir():
-        print(f"NSL-KDD not found at {args.data}: pass --data", file=sys.stderr)
+    if not args.data.exists():
+        print(f"{args.dataset} not found at {args.data}: pass --data", file=sys.stderr)
         return 2
 
     started = time.perf_counter()
-    stability = [] if args.skip_stability else train_stability(args.data, args.seeds)
+    stability = [] if args.skip_stability else train_stability(args.data, args.dataset, args.seeds)
     variants = args.variants or [*DEFAULT_VARIANTS, *EXTRA_TREES]
     with tempfile.TemporaryDirectory() as scratch:
         print(f"==> rtguard run on {args.data} (binary): {', '.join(variants)}", flush=True)
-        run_pipeline(bench_config(args.data, variants), Path(scratch) / "run", show_progress=False)
+        run_pipeline(bench_config(args.data, variants, args.dataset), Path(scratch) / "run", show_progress=False)
         run = RunFolder(Path(scratch) / "run")
         selection = json.loads((run.root / "selection.json").read_text())
         schema, splits = FeatureSchema.load(run.schema), Splits.load(run.splits)
@@ -217,14 +229,14 @@ def main() -> int:
                       f"{s['batch1_us']:.1f}", f"{s['batch1024_rows_s']:,.0f}", f"{cost:.1f}"])
     load = os.getloadavg()
     text = "\n".join([
-        "# Model families on NSL-KDD (binary)",
+        f"# Model families on {args.dataset} (binary)",
         "",
         f"`{' '.join(['.venv/bin/python', *sys.argv])}` — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (a shared machine: speeds are indicative), "
         f"{time.perf_counter() - started:.0f} s in all.",
         "",
-        f"Data: {args.data} (its KDDTrain+ file split into train {len(splits.y_train):,}, validation {len(splits.y_val):,}, "
-        f"selection {len(splits.y_selection):,}; test = KDDTest+, {len(splits.y_test):,} rows). Reference MLP {train['settings'].get('monitor')}"
+        f"Data: {args.data} (train {len(splits.y_train):,}, validation {len(splits.y_val):,}, selection {len(splits.y_selection):,}, "
+        f"test {len(splits.y_test):,} rows; {TEST_SPLIT[args.dataset]}). Reference MLP {train['settings'].get('monitor')}"
         f" monitor, best epoch {train['best_epoch']} of {train['epochs_run']}.",
         "",
         "## Every variant and the baselines, test split",
