@@ -38,6 +38,7 @@ from rtguard.stream.file_blocks import Block, FileBlocks
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
 from rtguard.stream.formats import columnar_for, flows_for, format_by_content
 from rtguard.stream.lines import Line
+from rtguard.stream.sensor_columnar import ZeekColumnar
 from rtguard.stream.verdict_lines import VerdictLines
 
 INTERRUPTED, OUTPUT_CLOSED = "interrupted", "the output was closed"
@@ -145,8 +146,10 @@ class StreamScorer:
                 self._block(*ahead)
 
     def _block(self, block: Block, parsed: Future | None) -> None:
-        """Score a block as parsed, or, where the columnar reader stepped aside, line by line in batches as LineBatches gives them."""
-        encoded = parsed.result() if parsed is not None else None
+        """Score a block as parsed (a Zeek log's here, in order, as a block read line by line may change its layout), or,
+        where the columnar reader stepped aside, line by line in batches as LineBatches gives them."""
+        encoded = parsed.result() if parsed is not None else \
+            self.columnar.encode_block(block) if isinstance(self.columnar, ZeekColumnar) else None
         if encoded is None:
             lines = block.lines()
             for start in range(0, len(lines), self.batch_lines):

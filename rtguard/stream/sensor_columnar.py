@@ -11,8 +11,6 @@ bad line by number. Short batches go line by line too (columnar.MIN_LINES).
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +20,7 @@ from rtguard.data.schema import FeatureSchema
 from rtguard.sensors.mappings import UNSET
 from rtguard.sensors.records import CONN_LAYOUTS, ZeekTsv
 from rtguard.stream import columnar
+from rtguard.stream.file_blocks import Block
 from rtguard.stream.sensor_flows import SensorFlows
 
 _PARSE = pacsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False, escape_char=False,
@@ -38,13 +37,28 @@ class ZeekColumnar:
         self._fields = {f.name: f for f in flows.mapping.features}
 
     def encode(self, lines: list[tuple[int, bytes]], rows: np.ndarray) -> columnar.Kept | None:
-        reader = self.flows.reader
         if not lines:
             return []
-        if len(lines) < columnar.MIN_LINES or not isinstance(reader, ZeekTsv):
+        if len(lines) < columnar.MIN_LINES:
             return None
         data = b"\n".join(line for _, line in lines)
-        if b"#" in data[:1] or b"\n#" in data or b'"' in data or b"\r" in data or not columnar._utf8(data):
+        encoded = None if b"\r" in data else self._encode(data, len(lines), rows)
+        return None if encoded is None else list(zip([number for number, _ in lines], *encoded))
+
+    def encode_block(self, block: Block) -> tuple[np.ndarray, list, list[list[str]]] | None:
+        """A conn.log file's block of rows in one call: (rows, ids, out-of-vocabulary features per row), one row per line from
+        block.first on; None when the line reader must take it (a directive, a rotation's new header, any other doubt).
+        Call it in order: a block read line by line may change the layout the next one is parsed with."""
+        if not block.data or b"\r" in block.data or block.overlong():
+            return None
+        rows = np.empty((block.count, len(self._codes)), dtype=np.float32)
+        encoded = self._encode(block.data.removesuffix(b"\n"), block.count, rows)
+        return None if encoded is None else (rows, *encoded)
+
+    def _encode(self, data: bytes, n: int, rows: np.ndarray) -> tuple[list, list[list[str]]] | None:
+        """n rows of TSV into rows[:n]: (ids, out-of-vocabulary features) per row, or None."""
+        reader = self.flows.reader
+        if not isinstance(reader, ZeekTsv) or b"#" in data[:1] or b"\n#" in data or b'"' in data or not columnar._utf8(data):
             return None
         data = data.replace(b"   ", b"\t")  # IoT-23's three-space separator, split exactly as the line reader's regex splits
         first = data[: data.find(b"\n")] if b"\n" in data else data
@@ -53,7 +67,7 @@ class ZeekColumnar:
             return None
         try:
             table = pacsv.read_csv(
-                io.BytesIO(data),
+                pa.BufferReader(data),
                 read_options=pacsv.ReadOptions(column_names=[f"c{index}" for index in range(len(names))], use_threads=False,
                                                block_size=len(data) + 1),
                 parse_options=_PARSE,
@@ -62,10 +76,9 @@ class ZeekColumnar:
             )
         except (pa.ArrowException, ValueError):
             return None
-        if table.num_rows != len(lines):
+        if table.num_rows != n:
             return None
         where = {name: f"c{index}" for index, name in enumerate(names)}
-        n = len(lines)
         unknown_mask = np.zeros((n, len(self._codes)), dtype=bool)
         with np.errstate(over="ignore"):
             for index, (feature, codes) in enumerate(zip(self.schema.features, self._codes)):
@@ -87,7 +100,7 @@ class ZeekColumnar:
         ids: list = [None] * n
         if self.flows.id_field and self.flows.id_field in where:
             ids = [None if value == reader.unset else value for value in table.column(where[self.flows.id_field]).to_pylist()]
-        return list(zip([number for number, _ in lines], ids, unknown))
+        return ids, unknown
 
     @staticmethod
     def _numbers(array, unset: str, n: int) -> np.ndarray | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -17,9 +18,12 @@ from rtguard.data.sensors import load_sensor_frames
 from rtguard.errors import DataError
 from rtguard.runtime import INPUT_NAME, Trust, load_session
 from rtguard.serve.records import RecordEncoder
+from rtguard.stream import columnar
+from rtguard.stream.file_blocks import FileBlocks
 from rtguard.stream.formats import format_by_content
 from rtguard.stream.lines import LineBatches
 from rtguard.stream.scoring import StreamScorer
+from rtguard.stream.sensor_columnar import ZeekColumnar
 from rtguard.stream.stage import StreamOptions, score_stream
 
 
@@ -169,3 +173,34 @@ def test_sensor_files_as_written_rotated_gzip_and_eve_json_without_format(tmp_pa
                                                          (b'{"event_type":"flow"}', "csv", "csv")])
 def test_the_first_line_tells_which_json_a_json_name_holds(line, by_name, format):
     assert format_by_content(line, by_name) == format
+
+
+def test_a_zeek_log_in_blocks_scores_as_line_by_line(tmp_path, monkeypatch):
+    """Clean blocks parsed whole (ZeekColumnar.encode_block), a rotation's new header and bad rows line by line."""
+    rows = zeek_rows(600)
+    (tmp_path / "conn.log").write_text(zeek_tsv(rows[:40]))
+    session, _ = _session(tmp_path, "zeek", tmp_path / "conn.log")
+    text = (zeek_tsv(rows[:300]) + "#close\t2019-03-15-15-00-00\n" + zeek_tsv(rows[300:])).splitlines(keepends=True)
+    text[150], text[420] = "a\tb\n", text[420].replace("\ttcp\t", "\tt\tcp\t", 1)
+    log = tmp_path / "rotated.log"
+    log.write_text("".join(text))
+    parsed_whole = []
+    encode_block = ZeekColumnar.encode_block
+    monkeypatch.setattr(ZeekColumnar, "encode_block", lambda self, block: parsed_whole.append(encode_block(self, block)) or parsed_whole[-1])
+
+    def scored(reader):
+        out, reports = io.BytesIO(), []
+        scorer = StreamScorer(session, "zeek", 0.5, out, reports.append, 65536, "uid", batch_lines=1)  # one flow a call, as below
+        fd = os.open(log, os.O_RDONLY)
+        try:
+            summary = scorer.score(reader(fd))
+        finally:
+            os.close(fd)
+        return out.getvalue(), sorted(reports), summary.scored, summary.skipped
+
+    with session:
+        in_blocks = scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 65536, block_bytes=8192))
+        monkeypatch.setattr(columnar, "MIN_LINES", 10**9)
+        assert in_blocks == scored(lambda fd: LineBatches(fd, 65536, 1, 0.0))
+    assert in_blocks[2] == 598 and len(in_blocks[1]) == 2
+    assert any(encoded is not None for encoded in parsed_whole) and any(encoded is None for encoded in parsed_whole)
