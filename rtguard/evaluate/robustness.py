@@ -142,6 +142,7 @@ def _record(threat: ThreatModel, settings: RobustnessConfig, before: np.ndarray,
     return {
         "threat_model": {"mutable": threat.mutable_names, "source": threat.source, "space": SPACE},
         "attacks": {attack: text.format(crafted_on) for attack, text in ATTACKS.items()},
+        "crafted_on": crafted_on,  # the network FGSM and PGD were crafted on
         "samples": {"fgsm": whitebox, "pgd": whitebox, "hopskipjump": blackbox, "noise_rows": noise_rows},
         "budgets": {
             "epsilons": settings.epsilons, "pgd_steps": settings.pgd_steps, "pgd_step": f"{PGD_STEP} * ε / {settings.pgd_steps}",

@@ -124,10 +124,16 @@ def _recall_grid(variants: list[dict], classes: list[str]) -> Grid:
     return Grid(["variant", *classes], rows)
 
 
+# How the reference row was computed, by its backend (evaluate/predictors.py): it has no recipe of its own.
+REFERENCE_RECIPES = {"torch-eager": "PyTorch eager FP32 (reference)",
+                     "trees-as-fitted": "the fitted trees behind PyTorch's preprocessing (reference)"}
+
+
 def _recipes(variants: list[dict]) -> list[str]:
     lines = []
     for variant in variants:
-        for step in variant["recipe"] or [{"pass": "PyTorch eager FP32 (reference)", "chosen": {}}]:
+        reference = REFERENCE_RECIPES.get(variant["metrics"].get("backend"), REFERENCE_RECIPES["torch-eager"])
+        for step in variant["recipe"] or [{"pass": reference, "chosen": {}}]:
             chosen = {k: v for k, v in step["chosen"].items() if k != "reason"}
             reason = step["chosen"].get("reason")
             lines.append(f"{variant['name']}: {step['pass']} {chosen if chosen else ''}".rstrip() + (f". Why: {reason}" if reason else ""))

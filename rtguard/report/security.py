@@ -55,8 +55,8 @@ def security_notes(variants: list[dict], reference: str) -> list[str]:
         f"Threat model ({threat['source']}): the attacker changes only {', '.join(threat['mutable'])} of its own flows; "
         f"every attacked row is a valid flow (bounds observed in training, counts integral, the rest untouched). "
         f"Budgets: {threat['space']}.",
-        f"FGSM and PGD ({budgets['pgd_steps']} steps): {samples['fgsm']['flows']} selection-split attack flows, crafted once on the reference "
-        f"with its gradients and sent unchanged to every variant; a variant's rate counts the flows it detects "
+        f"FGSM and PGD ({budgets['pgd_steps']} steps): {samples['fgsm']['flows']} selection-split attack flows, crafted once "
+        f"with the gradients of {record.get('crafted_on', 'the reference')} and sent unchanged to every variant; a variant's rate counts the flows it detects "
         f"({reference}: {samples['fgsm']['detected']}).",
         f"HopSkipJump: the first {samples['hopskipjump']['flows']} of those flows, attacked by queries on each variant where it "
         f"detects them ({_span(detected)} flows, so one flow moves a rate by about {1 / max(min(detected), 1):.3f}); "

@@ -59,6 +59,8 @@ def test_the_reference_row_is_named_after_the_family_and_attacks_use_a_surrogate
     attacks = baseline["robustness"]["attacks"]
     assert "MLP surrogate" in attacks["pgd"] and "gbdt reference" in attacks["fgsm"]
     assert set(baseline["evasion_rate"]) == {"fgsm", "pgd", "hopskipjump"}
+    report = gbdt_run.report_md.read_text()
+    assert "with the gradients of an MLP surrogate" in report and "gbdt-reference: the fitted trees behind" in report
 
 
 def test_passes_that_need_a_network_are_refused_for_a_tree_reference_with_the_reason():
