@@ -229,6 +229,9 @@ class QatConfig(Section):
         0.1, gt=0, description="Max |p_torch - p_onnx| for the QDQ export: integer kernels round differently, and one step of the uint8 "
                                "logits moves a probability by a few hundredths."
     )
+    parity_outliers: float = Field(
+        0.001, ge=0, lt=0.05, description="Share of parity rows allowed beyond parity_tolerance: a row on a quantization boundary "
+        "rounds one way in PyTorch and the other in ONNX Runtime (on the full NSL-KDD, 2 of 18,895 selection rows moved by ~0.15).")
 
 
 class MixedPrecisionConfig(Section):
@@ -262,7 +265,7 @@ class TreesConfig(Section):
         default_factory=lambda: TreeModelConfig(trees=50, max_depth=20),
         description="forest: half scikit-learn's 100 trees and depth at most 20: the ONNX graph's size and latency grow with every node.")
     tree: TreeModelConfig = Field(default_factory=TreeModelConfig, description="tree: scikit-learn's DecisionTreeClassifier defaults.")
-    parity_tolerance: float = Field(1e-4, gt=0, description="Max |p_library - p_onnx| on test rows; thresholds are made float32-exact first.")
+    parity_tolerance: float = Field(1e-4, gt=0, description="Max |p_library - p_onnx| on selection rows; thresholds are made float32-exact first.")
 
 
 class OptimizeConfig(Section):

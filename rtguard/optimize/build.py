@@ -47,17 +47,17 @@ class Export:
     params: int | None = None  # a tree reference's nodes (a network's parameters are counted on the PyTorch model)
 
 
-def export_checked(model, context: PassContext, path: Path, opset: int, tolerance: float) -> Export:
+def export_checked(model, context: PassContext, path: Path, opset: int, tolerance: float, outlier_share: float = 0.0) -> Export:
     started = time.perf_counter()
     export_onnx(model, len(context.schema.features), path, opset)
     seconds = time.perf_counter() - started
-    return Export(path, seconds, check_parity(model, path, context.splits.x_test[:PARITY_ROWS], tolerance))
+    return Export(path, seconds, check_parity(model, path, context.splits.x_selection[:PARITY_ROWS], tolerance, outlier_share))
 
 
 def export_tree_reference(trees: Path, record: dict, context: PassContext, path: Path, opset: int, tolerance: float) -> Export:
     """A tree reference's artifact graph: the exported preprocessing, then its fitted trees (model.trees.onnx, train.json's
     `record`); checked against the trees run on the preprocessing's PyTorch output."""
-    schema, rows = context.schema, context.splits.x_test[:PARITY_ROWS]
+    schema, rows = context.schema, context.splits.x_selection[:PARITY_ROWS]
     started = time.perf_counter()
     export_module(FlowPreprocessing(schema), len(schema.features), path, opset, PREPROCESSED)
     fitted = onnx.load(str(trees))
@@ -69,7 +69,7 @@ def export_tree_reference(trees: Path, record: dict, context: PassContext, path:
     max_diff = float(np.abs(graph_output(merged, OUTPUT_NAME, rows) - expected).max()) if len(rows) else 0.0
     if not max_diff <= tolerance:
         raise ParityError(f"the {record['family']} reference's graph differs from its trees on PyTorch's preprocessing: "
-                          f"max |Δp| = {max_diff:.3g} > tolerance {tolerance:g} on {len(rows)} test rows")
+                          f"max |Δp| = {max_diff:.3g} > tolerance {tolerance:g} on {len(rows)} selection rows")
     return Export(path, seconds, {"rows": int(len(rows)), "max_abs_diff": max_diff, "tolerance": tolerance}, record["tree_nodes"])
 
 
@@ -85,8 +85,8 @@ def build_variant(name: str, recipe: Recipe, folder: Path, context: PassContext,
             seconds = time.perf_counter() - started
             train_seconds += seconds
             steps.append(_step(step, chosen, seconds))
-        tolerance = recipe.model_passes[-1].export_tolerance(parity_tolerance)
-        source = export_checked(model, context, folder / "exported.onnx", opset, tolerance)
+        last = recipe.model_passes[-1]
+        source = export_checked(model, context, folder / "exported.onnx", opset, last.export_tolerance(parity_tolerance), last.export_outliers())
     else:
         source = reference
 

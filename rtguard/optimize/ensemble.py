@@ -53,7 +53,7 @@ class SoftVote(OnnxPass):
         voted = soft_vote(network, boundary, to_onnx(estimator, points.shape[1], self.opset), classes, n_classes)
         onnx.save(voted, str(target))
 
-        rows = splits.x_test[:PARITY_ROWS]
+        rows = splits.x_selection[:PARITY_ROWS]
         trees = tree_probabilities(estimator, preprocessing, boundary, rows, classes, n_classes)
         expected = 0.5 * (graph_output(network, OUTPUT_NAME, rows) + trees)
         max_diff = float(np.abs(graph_output(voted, OUTPUT_NAME, rows) - expected).max()) if len(rows) else 0.0

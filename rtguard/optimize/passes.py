@@ -53,6 +53,10 @@ class ModelPass(Pass):
         """Largest |p_torch - p_onnx| the export of this pass's model may show."""
         return fp32_tolerance
 
+    def export_outliers(self) -> float:
+        """Share of rows the export may show beyond that tolerance: none for a float model."""
+        return 0.0
+
 
 class OnnxPass(Pass):
     def run(self, source: Path, target: Path, context: PassContext) -> dict:

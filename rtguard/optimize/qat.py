@@ -37,3 +37,6 @@ class QuantizationAwareTraining(QatConfig, ModelPass):
 
     def export_tolerance(self, fp32_tolerance: float) -> float:
         return self.parity_tolerance
+
+    def export_outliers(self) -> float:
+        return self.parity_outliers

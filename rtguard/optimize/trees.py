@@ -57,7 +57,7 @@ class TreeModel(TreeModelConfig, OnnxPass):
         merged = merge_classifier(preprocessing, boundary, to_onnx(estimator, points.shape[1], self.opset), classes, n_classes)
         convert_seconds = time.perf_counter() - started
         onnx.save(merged, str(target))
-        parity = self._parity(merged, estimator, preprocessing, boundary, splits.x_test[:PARITY_ROWS], classes, n_classes)
+        parity = self._parity(merged, estimator, preprocessing, boundary, splits.x_selection[:PARITY_ROWS], classes, n_classes)
         nodes = tree_nodes(estimator)
         chosen = {"family": self.family, "teacher": self.teacher, "fit_rows": int(len(points)), "fit_seconds": fit_seconds,
                   "convert_seconds": convert_seconds, "converter": "onnxmltools via skl2onnx" if self.family == "gbdt" else "skl2onnx",
@@ -70,14 +70,14 @@ class TreeModel(TreeModelConfig, OnnxPass):
         return chosen
 
     def _parity(self, merged, estimator, preprocessing, boundary, rows, classes, n_classes) -> dict:
-        """The library's probabilities against ONNX Runtime's, on test rows; raise beyond tolerance."""
+        """The library's probabilities against ONNX Runtime's, on selection rows; raise beyond tolerance."""
         expected = tree_probabilities(estimator, preprocessing, boundary, rows, classes, n_classes)
         actual = graph_output(merged, OUTPUT_NAME, rows)
         max_diff = float(np.abs(expected - actual).max()) if len(rows) else 0.0
         agreement = float((expected.argmax(1) == actual.argmax(1)).mean()) if len(rows) else 1.0
         if not max_diff <= self.parity_tolerance:
             raise ParityError(f"{self.family} ONNX conversion differs from the library: max |Δp| = {max_diff:.3g} > tolerance "
-                              f"{self.parity_tolerance:g} (prediction agreement {agreement:.4%}) on {len(rows)} test rows")
+                              f"{self.parity_tolerance:g} (prediction agreement {agreement:.4%}) on {len(rows)} selection rows")
         return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
 
 

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import onnx
 import pytest
 
@@ -44,6 +45,34 @@ def test_parity_check_fails_loudly_on_a_different_model(tiny_run, tmp_path):
     untrained = build_model(schema, ModelConfig(hidden=config.model.hidden)).eval()
     with pytest.raises(ParityError, match="differs from PyTorch"):
         check_parity(untrained, tmp_path / "m.onnx", splits.x_test, 1e-4)
+
+
+def test_a_quantized_export_may_round_a_few_boundary_rows_differently_never_more(tiny_run, tmp_path, monkeypatch):
+    import rtguard.optimize.export as export
+
+    run = RunFolder(tiny_run[0])
+    schema, splits = FeatureSchema.load(run.schema), Splits.load(run.splits)
+    trained = load_model(schema, run.load_config().model, run.weights)
+    export_onnx(trained, len(schema.features), tmp_path / "m.onnx", opset=20)
+    rows = splits.x_selection[:500]  # a few hundred on the tiny data
+    exact = export.predict_proba(trained, rows)
+
+    def one_row_off(model, features):  # the PyTorch side, with one row on the other side of a rounding boundary
+        shifted = exact.copy()
+        shifted[7] = shifted[7][::-1]
+        return shifted
+
+    monkeypatch.setattr(export, "predict_proba", one_row_off)
+    with pytest.raises(ParityError, match=f"1 of {len(rows)} selection rows beyond tolerance 0.1"):
+        check_parity(trained, tmp_path / "m.onnx", rows, 0.1)
+    allowed = check_parity(trained, tmp_path / "m.onnx", rows, 0.1, outlier_share=0.01)
+    assert allowed["rows_beyond_tolerance"] == 1 and allowed["max_abs_diff"] > 0.1
+    with pytest.raises(ParityError, match=r"at most 0.10% of rows may"):
+        check_parity(trained, tmp_path / "m.onnx", rows, 0.1, outlier_share=0.001)
+    exact[3] = np.nan  # a NaN is never within tolerance
+    monkeypatch.setattr(export, "predict_proba", lambda model, features: exact)
+    with pytest.raises(ParityError, match=f"1 of {len(rows)} "):
+        check_parity(trained, tmp_path / "m.onnx", rows, 0.1)
 
 
 @pytest.mark.parametrize(
