@@ -68,8 +68,8 @@ def main() -> int:
         scratch = Path(scratch)
         run = args.run or _small_run(scratch / "run")
         text = measure(run, args.variant, args.flows, args.rounds, scratch)
-        for format, sensor_run, log in sensors:
-            text += measure_sensor(format, Path(sensor_run), Path(log), args.variant, args.flows, args.rounds, scratch / format)
+        for index, (format, sensor_run, log) in enumerate(sensors):
+            text += measure_sensor(format, Path(sensor_run), Path(log), args.variant, args.flows, args.rounds, scratch / f"{index}-{format}")
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / "stream.md"
     kept = target.read_text().partition(NOTES_MARKER)[2] if target.exists() else ""

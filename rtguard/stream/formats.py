@@ -25,7 +25,8 @@ def flows_for(format: str, schema: FeatureSchema, id_field: str | None):
 
 
 def columnar_for(schema: FeatureSchema, flows):
-    """The whole-batch encoder for a reader (CSV once its header is read, CICFlowMeter's included; JSON lines; Zeek), or None."""
+    """The whole-batch encoder for a reader (CSV once its header is read, CICFlowMeter's included; JSON lines; Zeek TSV;
+    Suricata eve.json), or None."""
     if isinstance(flows, (CsvFlows, JsonFlows)):
         from rtguard.stream.columnar import ColumnarFlows
 
@@ -36,6 +37,10 @@ def columnar_for(schema: FeatureSchema, flows):
         from rtguard.stream.sensor_columnar import ZeekColumnar
 
         return ZeekColumnar(schema, flows)
+    if isinstance(flows, SensorFlows) and flows.mapping.name == "suricata":
+        from rtguard.stream.sensor_columnar import EveColumnar
+
+        return EveColumnar(schema, flows)
     return None
 
 
