@@ -7,13 +7,16 @@ import json
 
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 
 from rtguard import catalog
 from rtguard.config import validate_config
+from rtguard.data.schema import FeatureSchema
 from rtguard.errors import ConfigError
 from rtguard.optimize.regions import preprocessing_graph
 from rtguard.runfolder import RunFolder
+from rtguard.stream.flows import records_from_rows
 
 VARIANTS = ["onnx-fp32", "forest", "gbdt-small", "distilled-gbdt"]
 GBDT = {"model": {"family": "gbdt"},
@@ -61,6 +64,20 @@ def test_the_reference_row_is_named_after_the_family_and_attacks_use_a_surrogate
     assert set(baseline["evasion_rate"]) == {"fgsm", "pgd", "hopskipjump"}
     report = gbdt_run.report_md.read_text()
     assert "with the gradients of an MLP surrogate" in report and "gbdt-reference: the fitted trees behind" in report
+
+
+def test_its_chosen_variant_is_signed_and_opened_like_any_other(gbdt_run, tmp_path):
+    import rtguard
+    from rtguard.integrity import generate_keypair, sign_all
+
+    private, public = generate_keypair(tmp_path / "rtguard.key")
+    sign_all(gbdt_run.root, private)
+    schema = FeatureSchema.load(gbdt_run.schema)
+    flows = pd.DataFrame(records_from_rows(np.load(gbdt_run.splits)["x_test"][:50], schema))
+    with rtguard.open_run(gbdt_run.root, public_key=public) as detector:
+        assert detector.variant == json.loads(gbdt_run.selection.read_text())["chosen"]
+        verdicts = detector.predict(flows)
+    assert len(verdicts) == 50 and verdicts["alert"].dtype == bool and np.isfinite(verdicts["attack_score"]).all()
 
 
 def test_passes_that_need_a_network_are_refused_for_a_tree_reference_with_the_reason():
