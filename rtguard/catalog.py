@@ -12,9 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 TASKS = ("classify", "anomaly")
-NETWORK_FAMILIES = ("mlp", "cnn")
-TREE_FAMILIES = ("gbdt", "forest", "tree")
-CLASSIFIER_FAMILIES = (*NETWORK_FAMILIES, *TREE_FAMILIES)
+TREE_FAMILIES = ("gbdt", "forest", "tree")  # classifier references fitted, not trained (the others: mlp, cnn)
 DETECTOR_FAMILIES = ("autoencoder", "kitnet")
 
 # Why a recipe needs a classifier (said when an anomaly run asks for one).
