@@ -43,8 +43,12 @@ class FlowPreprocessing(nn.Module):
             parts.append((code == buckets).to(features.dtype))
         return torch.cat(parts, dim=1)
 
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """forward on numpy rows, without gradients: float32 in, float32 out."""
+        with torch.no_grad():
+            return self(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))).numpy()
+
 
 def preprocessed_rows(schema: FeatureSchema, rows: np.ndarray) -> np.ndarray:
     """What the in-graph preprocessing computes for raw rows, as float32: the features a tree model is fitted on."""
-    with torch.no_grad():
-        return FlowPreprocessing(schema)(torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))).numpy()
+    return FlowPreprocessing(schema).rows(rows)

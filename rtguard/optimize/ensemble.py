@@ -24,8 +24,7 @@ from rtguard.config import TreeModelConfig
 from rtguard.errors import ParityError
 from rtguard.models.trees import align_opsets, class_spread, fit_tree_model, to_onnx, tree_nodes
 from rtguard.optimize.passes import OnnxPass, PassContext
-from rtguard.optimize.regions import preprocessing_graph
-from rtguard.optimize.trees import PARITY_ROWS, tree_probabilities
+from rtguard.optimize.trees import PARITY_ROWS, preprocessed_training_rows, tree_probabilities
 
 NETWORK_VOTE, TREES_VOTE = "vote_network", "vote_trees"
 PREFIX = "vote_gbdt_"  # not the tree merge's prefix: a tree reference's own trees already carry that
@@ -43,9 +42,8 @@ class SoftVote(OnnxPass):
 
     def run(self, source: Path, target: Path, context: PassContext) -> dict:
         network = onnx.load(str(source))
-        preprocessing, boundary = preprocessing_graph(network)
+        preprocessing, boundary, points = preprocessed_training_rows(network, context)
         splits, n_classes = context.splits, len(context.schema.classes)
-        points = graph_output(preprocessing, boundary, splits.x_train)
         started = time.perf_counter()
         estimator = fit_tree_model("gbdt", self.trees, points, splits.y_train, self.seed, self.threads)
         fit_seconds = time.perf_counter() - started

@@ -44,9 +44,8 @@ class TreeModel(TreeModelConfig, OnnxPass):
 
     def run(self, source: Path, target: Path, context: PassContext) -> dict:
         model = onnx.load(str(source))
-        preprocessing, boundary = preprocessing_graph(model)
+        preprocessing, boundary, points = preprocessed_training_rows(model, context)
         splits, n_classes = context.splits, len(context.schema.classes)
-        points = graph_output(preprocessing, boundary, splits.x_train)
         labels = splits.y_train if self.teacher == "labels" else graph_output(model, OUTPUT_NAME, splits.x_train).argmax(axis=1)
         settings = TreeModelConfig(**{key: getattr(self, key) for key in TreeModelConfig.model_fields})
         started = time.perf_counter()
@@ -79,6 +78,12 @@ class TreeModel(TreeModelConfig, OnnxPass):
             raise ParityError(f"{self.family} ONNX conversion differs from the library: max |Δp| = {max_diff:.3g} > tolerance "
                               f"{self.parity_tolerance:g} (prediction agreement {agreement:.4%}) on {len(rows)} selection rows")
         return {"rows": int(len(rows)), "max_abs_diff": max_diff, "agreement": agreement, "tolerance": self.parity_tolerance}
+
+
+def preprocessed_training_rows(model: onnx.ModelProto, context: PassContext) -> tuple[onnx.ModelProto, str, np.ndarray]:
+    """The source graph's preprocessing sub-graph, its boundary tensor, and the training rows through it: what a tree is fitted on."""
+    preprocessing, boundary = preprocessing_graph(model)
+    return preprocessing, boundary, graph_output(preprocessing, boundary, context.splits.x_train)
 
 
 def tree_probabilities(estimator, preprocessing: onnx.ModelProto, boundary: str, rows: np.ndarray, classes: list[int],

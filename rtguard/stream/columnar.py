@@ -90,12 +90,7 @@ class ColumnarFlows:
                 else:
                     coded, unknown_mask[:, index] = values
                     rows[:n, index] = coded
-        names = self.schema.names
-        empty: list[str] = []
-        unknown = [empty] * n
-        for row in np.flatnonzero(unknown_mask.any(axis=1)).tolist():
-            unknown[row] = [names[index] for index in np.flatnonzero(unknown_mask[row]).tolist()]
-        return unknown
+        return unknown_names(unknown_mask, self.schema.names)
 
     # CSV: one pyarrow call per batch or block
 
@@ -193,3 +188,12 @@ def _utf8(data: bytes) -> bool:
     except UnicodeDecodeError:  # the line reader falls back to Latin-1 for the whole line
         return False
     return True
+
+
+def unknown_names(unknown_mask: np.ndarray, names: list[str]) -> list[list[str]]:
+    """Per row, the features whose value was out of vocabulary (one shared empty list for the many rows with none)."""
+    empty: list[str] = []
+    unknown = [empty] * len(unknown_mask)
+    for row in np.flatnonzero(unknown_mask.any(axis=1)).tolist():
+        unknown[row] = [names[index] for index in np.flatnonzero(unknown_mask[row]).tolist()]
+    return unknown

@@ -94,11 +94,7 @@ class ZeekColumnar:
                 else:
                     coded, unknown_mask[:, index] = self._categories(array, reader.unset, n, codes)
                     rows[:n, index] = coded
-        names_of = self.schema.names
-        empty: list[str] = []
-        unknown = [empty] * n
-        for row in np.flatnonzero(unknown_mask.any(axis=1)).tolist():
-            unknown[row] = [names_of[index] for index in np.flatnonzero(unknown_mask[row]).tolist()]
+        unknown = columnar.unknown_names(unknown_mask, self.schema.names)
         ids: list = [None] * n
         if self.flows.id_field and self.flows.id_field in where:
             ids = [None if value == reader.unset else value for value in table.column(where[self.flows.id_field]).to_pylist()]
@@ -172,11 +168,7 @@ class EveColumnar:
             coded, unknown_mask[:, index] = columnar._lookup(distinct, np.fromiter(map(where.__getitem__, texts), dtype=np.int64, count=n),
                                                              codes)
             rows[:n, index] = coded
-        names = self.schema.names
-        empty: list[str] = []
-        unknown = [empty] * n
-        for row in np.flatnonzero(unknown_mask.any(axis=1)).tolist():
-            unknown[row] = [names[index] for index in np.flatnonzero(unknown_mask[row]).tolist()]
+        unknown = columnar.unknown_names(unknown_mask, self.schema.names)
         id_field = self.flows.id_field
         ids = [None] * n if not id_field else \
             [value if isinstance(value, (str, int, float, bool)) else None for value in (_field(record, id_field) for record in flows)]
