@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+from rtguard.serve.errors import BadRequest
+from rtguard.serve.records import RecordEncoder
+from rtguard.stream.flows import MalformedLine
+
 ZEEK_HEADER = (
     "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2019-03-15-14-50-49\n"
     "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\t"
@@ -113,3 +117,17 @@ def handmade_run(run, schema, sign_with=None):
 
         sign_all(variant, sign_with)
     return variant
+
+
+def line_reader_encoding(flows, schema, lines, rows) -> list:
+    """What the line-by-line reader keeps of numbered `lines` ((number, id, unknown) per flow, rows filled in order):
+    the answer every columnar sensor reader must give."""
+    encoder, kept = RecordEncoder(schema, max_records=1), []
+    for number, line in lines:
+        try:
+            read = flows.record(line)
+            if read is not None:
+                kept.append((number, read[1], encoder.encode(read[0], rows[len(kept)])))
+        except (MalformedLine, BadRequest):
+            pass
+    return kept

@@ -8,17 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sensorfiles import eve_flow
+from sensorfiles import eve_flow, line_reader_encoding
 
 from rtguard.config import DataConfig
 from rtguard.data.prepare import prepare
 from rtguard.data.sensors import load_sensor_frames
 from rtguard.sensors.mappings import SURICATA
 from rtguard.sensors.records import JsonFields
-from rtguard.serve.errors import BadRequest
-from rtguard.serve.records import RecordEncoder
 from rtguard.stream import columnar
-from rtguard.stream.flows import MalformedLine
 from rtguard.stream.sensor_columnar import EveColumnar
 from rtguard.stream.sensor_flows import SensorFlows
 
@@ -44,18 +41,6 @@ def _flows(schema) -> SensorFlows:
     return flows
 
 
-def _line_reader(flows, schema, lines, rows):
-    encoder, kept = RecordEncoder(schema, max_records=1), []
-    for number, line in lines:
-        try:
-            read = flows.record(line)
-            if read is not None:
-                kept.append((number, read[1], encoder.encode(read[0], rows[len(kept)])))
-        except (MalformedLine, BadRequest):
-            pass
-    return kept
-
-
 def test_clean_eve_batches_go_columnar(schema):
     flows = _flows(schema)
     events = [eve_flow(index) for index in range(200)]
@@ -64,7 +49,7 @@ def test_clean_eve_batches_go_columnar(schema):
     lines = [(index + 1, json.dumps(event).encode()) for index, event in enumerate(events)]
     fast, slow = (np.zeros((200, len(schema.features)), dtype=np.float32) for _ in range(2))
     kept = EveColumnar(schema, flows).encode(lines, fast)
-    assert kept is not None and kept == _line_reader(flows, schema, lines, slow) and len(kept) == 199
+    assert kept is not None and kept == line_reader_encoding(flows, schema, lines, slow) and len(kept) == 199
     np.testing.assert_array_equal(fast[:199], slow[:199])
 
 
@@ -95,7 +80,7 @@ def test_fuzzed_eve_batches(schema):
         flows = _flows(schema)
         fast, slow = (np.zeros((len(lines), len(schema.features)), dtype=np.float32) for _ in range(2))
         kept = EveColumnar(schema, flows).encode(lines, fast)
-        expected = _line_reader(flows, schema, lines, slow)
+        expected = line_reader_encoding(flows, schema, lines, slow)
         taken.append(kept is not None)
         if kept is not None:
             assert kept == expected

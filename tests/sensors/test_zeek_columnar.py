@@ -6,17 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sensorfiles import ZEEK_HEADER, zeek_rows, zeek_tsv
+from sensorfiles import ZEEK_HEADER, line_reader_encoding, zeek_rows, zeek_tsv
 
 from rtguard.config import DataConfig
 from rtguard.data.prepare import prepare
 from rtguard.data.sensors import load_sensor_frames
 from rtguard.sensors.mappings import ZEEK
 from rtguard.sensors.records import ZeekTsv
-from rtguard.serve.errors import BadRequest
-from rtguard.serve.records import RecordEncoder
 from rtguard.stream import columnar
-from rtguard.stream.flows import MalformedLine
 from rtguard.stream.sensor_columnar import ZeekColumnar
 from rtguard.stream.sensor_flows import SensorFlows
 
@@ -37,18 +34,6 @@ def any_batch(monkeypatch):
     monkeypatch.setattr(columnar, "MIN_LINES", 1)
 
 
-def _line_reader(flows, schema, lines, rows):
-    encoder, kept = RecordEncoder(schema, max_records=1), []
-    for number, line in lines:
-        try:
-            read = flows.record(line)
-            if read is not None:
-                kept.append((number, read[1], encoder.encode(read[0], rows[len(kept)])))
-        except (MalformedLine, BadRequest):
-            pass
-    return kept
-
-
 def _reader(schema, with_header: bool) -> SensorFlows:
     """A reader that has read the log's header, or (tail -F) none: rows then take conn.log's standard layout."""
     flows = SensorFlows(ZEEK, schema, "uid")
@@ -66,7 +51,7 @@ def test_clean_zeek_batches_go_columnar(schema):
         lines = list(enumerate(zeek_tsv(zeek_rows(200), header=False).encode().splitlines(), start=10))
         fast, slow = (np.zeros((200, len(schema.features)), dtype=np.float32) for _ in range(2))
         kept = ZeekColumnar(schema, flows).encode(lines, fast)
-        assert kept is not None and kept == _line_reader(flows, schema, lines, slow)
+        assert kept is not None and kept == line_reader_encoding(flows, schema, lines, slow)
         np.testing.assert_array_equal(fast, slow)
 
 
@@ -96,7 +81,7 @@ def test_fuzzed_zeek_batches(schema):
             lines.append((index + 1, text.encode()))
         fast, slow = (np.zeros((len(lines), len(schema.features)), dtype=np.float32) for _ in range(2))
         kept = ZeekColumnar(schema, flows).encode(lines, fast)
-        expected = _line_reader(flows, schema, lines, slow)
+        expected = line_reader_encoding(flows, schema, lines, slow)
         taken.append(kept is not None)
         if kept is not None:
             assert kept == expected
