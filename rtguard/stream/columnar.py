@@ -25,6 +25,7 @@ from rtguard.stream.file_blocks import Block
 from rtguard.stream.flows import CsvFlows, JsonFlows
 
 Kept = list[tuple[int, object, list[str]]]  # per encoded row: (line number, id, out-of-vocabulary features), as StreamScorer keeps them
+Encoded = tuple[np.ndarray, list | None, list[list[str]]]  # a block's rows, ids (None without an id column), out-of-vocabulary features
 # Below this many lines a batch goes line by line: pyarrow's per-call setup (~0.1-0.7 ms) outweighs what it saves,
 # so a trickle on a quiet pipe is never slower than the line reader (bench/stream.py measured the crossover near 100).
 MIN_LINES = 128
@@ -66,12 +67,11 @@ class ColumnarFlows:
         numbers = [number for number, _ in lines]
         return list(zip(numbers, ids if ids is not None else [None] * len(lines), unknown))
 
-    def encode_block(self, block: Block) -> tuple[np.ndarray, list | None, list[list[str]]] | None:
+    def encode_block(self, block: Block) -> Encoded | None:
         """A CSV file's block of whole lines parsed in one call: (rows, ids or None, out-of-vocabulary features per row),
         one row per line from block.first on; None when the line reader must take the block."""
         data = block.data
-        if not data or not isinstance(self.flows, CsvFlows) or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")) \
-                or block.overlong():  # a lone "\r" ends a row for pyarrow, not for the line reader
+        if not data or not isinstance(self.flows, CsvFlows) or block.overlong():
             return None
         n = block.count
         columns, ids = self._csv_columns(data, n)
@@ -109,7 +109,7 @@ class ColumnarFlows:
             )
         except (pa.ArrowException, ValueError):
             return None, None
-        if table.num_rows != n:  # a blank line, or a "\r" pyarrow took for a line end
+        if table.num_rows != n:  # a blank line, or a lone "\r", which ends a row for pyarrow, not for the line reader
             return None, None
         columns = []
         for _, column, categorical in self.flows.columns:

@@ -15,6 +15,7 @@ from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder, verdicts
 from rtguard.stream import columnar
 from rtguard.stream.columnar import ColumnarFlows
+from rtguard.stream.file_blocks import Block
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
 from rtguard.stream.verdict_lines import VerdictLines
 
@@ -75,6 +76,40 @@ def test_csv_batches(schema, records):
                 cells = cells[:-1] if data.draw(st.booleans()) else [*cells, "extra"]
             lines.append((index + 2, ",".join(cells).encode()))
         _same_as_line_reader(flows, schema, lines)
+
+    check()
+
+
+def test_csv_blocks(schema, records):
+    """A file's block parsed whole (encode_block) gives the line reader's rows for its lines, carriage returns anywhere
+    (line ends, lone, at the block's end) included, or steps aside."""
+    header = (",".join(schema.names) + ",flow_id").encode()
+    ends = st.sampled_from([b"\n", b"\r\n", b"\r\r\n", b"\n\n"])
+
+    @FUZZED
+    @given(data=st.data())
+    def check(data):
+        flows = CsvFlows(schema, "flow_id")
+        flows.read_header(header)
+        picked = data.draw(st.lists(st.sampled_from(records[:20]), min_size=1, max_size=6))
+        text = b""
+        for index, record in enumerate(picked):
+            cells = [data.draw(_csv_value(feature, record)) for feature in schema.features] + [f"f{index}"]
+            if data.draw(st.integers(0, 9)) == 0:
+                at = data.draw(st.integers(0, len(cells) - 1))
+                cells[at] = cells[at][:1] + "\r" + cells[at][1:]  # a lone carriage return inside a line
+            text += ",".join(cells).encode() + data.draw(ends)
+        if data.draw(st.booleans()):
+            text = text.rstrip(b"\n")  # the file's last line without its newline
+        block = Block(2, text, 4096)
+        encoded = ColumnarFlows(schema, flows).encode_block(block)
+        slow = np.zeros((block.count, len(schema.features)), dtype=np.float32)
+        expected = _line_reader(flows, schema, block.lines(), slow)
+        if encoded is not None:
+            rows, ids, unknown = encoded
+            assert len(expected) == block.count and [(number, flow_id, names) for number, flow_id, names in expected] == \
+                [(block.first + index, flow_id, names) for index, (flow_id, names) in enumerate(zip(ids, unknown))]
+            np.testing.assert_array_equal(rows, slow)
 
     check()
 
