@@ -1,30 +1,38 @@
-"""A batch of verdicts to its JSON lines in a few array operations instead of a dict and a dumps per flow.
+"""A batch of verdicts to its JSON lines in a few array operations, with the GIL released.
 
 Building one dict per flow and serialising it cost more than parsing, encoding and the
-model together once the reader went columnar. The bytes are the same as
-orjson.dumps({"line", "id"?, "class", "scores", "alert", "out_of_vocabulary"?, extras...})
-of rtguard.serve.records.verdicts would give: the same key order, and every float
-written from its float64 value by orjson, as a Python float from `.tolist()` is.
+model together once the reader went columnar, and a bytes `%` over every field of every
+flow still held the GIL for most of the stream's time, so a second thread could not
+share the work. Here orjson writes all the batch's numbers in one call; each field
+becomes an Arrow column viewing that one buffer (no Python object per flow), and
+Arrow's binary_join_element_wise, which releases the GIL, interleaves the columns with
+the constant keys into the lines. The bytes are the same as orjson.dumps({"line",
+"id"?, "class", "scores", "alert", "out_of_vocabulary"?, extras...}) of
+rtguard.serve.records.verdicts would give: the same key order, and every number written
+by orjson from its float64 value, as a Python float from `.tolist()` is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rtguard.artifact import alerts as alert_flags
 from rtguard.data.schema import FeatureSchema
 
-_BOOLS = np.array([b"false", b"true"], dtype=object)
+_SEPARATORS = bytes.maketrans(b"[,", b"::")  # orjson's "[a,b,c]" read as the values ":a", ":b", ":c" (and a "]")
+_COLON = ord(":")
+_BOOLS = pa.array([b"false", b"true"], pa.binary())
 
 
 @dataclass
 class Written:
-    lines: bytes  # the batch's output, each line ending in a newline (empty when nothing is written)
+    lines: bytes | memoryview  # the batch's output, each line ending in a newline (empty when nothing is written)
     alerts: int
     out_of_vocabulary: int  # values, over all the batch's flows
 
@@ -34,8 +42,8 @@ class VerdictLines:
 
     def __init__(self, schema: FeatureSchema, threshold: float, alerts_only: bool = False):
         self.schema, self.threshold, self.alerts_only = schema, threshold, alerts_only
-        self._classes = np.array([orjson.dumps(name) for name in schema.classes], dtype=object)
-        self._scores = b",".join(orjson.dumps(name).replace(b"%", b"%%") + b":%s" for name in schema.classes)
+        self._classes = pa.array([orjson.dumps(name) for name in schema.classes], pa.binary())
+        self._score_keys = [orjson.dumps(name) for name in schema.classes]
 
     def format(self, numbers: Sequence[int], ids: list | None, unknown: list[list[str]], probabilities: np.ndarray,
                extra: dict[str, np.ndarray], repaired: dict[str, np.ndarray] | None = None) -> Written:
@@ -44,37 +52,44 @@ class VerdictLines:
         repaired = repaired or {}
         flags = alert_flags(probabilities, self.schema.benign_index, self.threshold)
         n_alerts = int(flags.sum())
-        n_unknown = sum(map(len, unknown))
-        keep = np.flatnonzero(flags) if self.alerts_only else None
-        if keep is not None:
-            if not len(keep):
-                return Written(b"", n_alerts, n_unknown)
-            probabilities, flags = probabilities[keep], flags[keep]
-            numbers, unknown = [numbers[i] for i in keep.tolist()], [unknown[i] for i in keep.tolist()]
+        has_unknown = np.fromiter(map(len, unknown), dtype=np.int64, count=len(unknown))
+        n_unknown = int(has_unknown.sum())
+        numbers = np.asarray(numbers, dtype=np.int64)
+        if self.alerts_only:
+            keep = np.flatnonzero(flags)
+            probabilities, flags, numbers, has_unknown = probabilities[keep], flags[keep], numbers[keep], has_unknown[keep]
+            unknown = [unknown[i] for i in keep.tolist()]
             ids = None if ids is None else [ids[i] for i in keep.tolist()]
             extra = {name: values[keep] for name, values in extra.items()}
             repaired = {kind: touched[keep] for kind, touched in repaired.items()}
         n, k = probabilities.shape
-        scores = _numbers(probabilities.T)  # class by class: each class's column is a slice
-        columns = [numbers] + ([[orjson.dumps(value) for value in ids]] if ids is not None else [])
-        columns += [self._classes[probabilities.argmax(axis=1)].tolist(), *(scores[index * n:(index + 1) * n] for index in range(k)),
-                    _BOOLS[flags.view(np.uint8)].tolist()]
-        marked = n_unknown or any(touched.any() for touched in repaired.values())
-        if marked:  # rare: the few flows with out-of-vocabulary or repaired values get keys after "alert", the others none
-            columns.append(self._marks(unknown, repaired))
-        columns += [_numbers(np.asarray(values).reshape(n)) for values in extra.values()]
-        template = (b'{"line":%d' + (b',"id":%s' if ids is not None else b"") + b',"class":%s,"scores":{' + self._scores
-                    + b'},"alert":%s' + (b"%s" if marked else b"") + b"".join(b',%s:%%s' % orjson.dumps(name) for name in extra) + b"}\n")
-        return Written((template * n) % tuple(chain.from_iterable(zip(*columns))), n_alerts, n_unknown)
-
-    @staticmethod
-    def _marks(unknown: list[list[str]], repaired: dict[str, np.ndarray]) -> list[bytes]:
-        """Per flow, what follows its "alert": "out_of_vocabulary" (the values training never saw) and a key per repair."""
-        marks = [b""] * len(unknown)
-        marked = np.zeros(len(unknown), dtype=bool)
-        marked[[index for index, fields in enumerate(unknown) if fields]] = True
+        if not n:
+            return Written(b"", n_alerts, n_unknown)
+        columns = [np.ascontiguousarray(probabilities.T), *(np.asarray(values).reshape(1, n) for values in extra.values())]
+        values = _colon_numbers(np.concatenate(columns, dtype=np.float64).reshape(-1))  # column after column
+        fields = [b'{"line":', pa.array(numbers).cast(pa.string()).cast(pa.binary())]  # Arrow writes integers as orjson does
+        if ids is not None:
+            fields += [b',"id":', _binary([orjson.dumps(value) for value in ids])]
+        fields += [b',"class":', self._classes.take(probabilities.argmax(axis=1)), b',"scores":{']
+        for index, key in enumerate(self._score_keys):
+            fields += [(b"," if index else b"") + key, values.slice(index * n, n)]
+        fields += [b'},"alert":', _BOOLS.take(flags.view(np.uint8))]
+        marked = has_unknown > 0
         for touched in repaired.values():
             marked |= touched
+        if marked.any():  # rare: keys after "alert" on the few flows concerned
+            fields.append(_binary(self._marks(unknown, repaired, marked)))
+        for index, name in enumerate(extra, start=k):
+            fields += [b"," + orjson.dumps(name), values.slice(index * n, n)]
+        fields.append(b"}\n")
+        lines = pc.binary_join_element_wise(*_merged(fields), b"")
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
+        return Written(memoryview(lines.buffers()[2])[offsets[0]:offsets[n]], n_alerts, n_unknown)
+
+    @staticmethod
+    def _marks(unknown: list[list[str]], repaired: dict[str, np.ndarray], marked: np.ndarray) -> list[bytes]:
+        """Per flow, what follows its "alert": "out_of_vocabulary" (the values training never saw) and a key per repair."""
+        marks = [b""] * len(unknown)
         for index in np.flatnonzero(marked).tolist():
             fields = unknown[index]
             marks[index] = ((b',"out_of_vocabulary":' + orjson.dumps(fields) if fields else b"")
@@ -82,9 +97,25 @@ class VerdictLines:
         return marks
 
 
-def _numbers(values: np.ndarray) -> list[bytes]:
-    """Each value as orjson writes the Python float of it (float32 widened to float64 exactly; NaN as null)."""
-    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-    if not len(flat):
-        return []
-    return orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+def _colon_numbers(values: np.ndarray) -> pa.BinaryArray:
+    """Each value as ":" and what orjson writes for it as a Python number (NaN as null), viewing one orjson buffer: its
+    separators become the colons that follow each key, so no value is copied out of it."""
+    dumped = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).translate(_SEPARATORS)
+    offsets = np.flatnonzero(np.frombuffer(dumped, dtype=np.uint8) == _COLON).astype(np.int32)
+    offsets = np.append(offsets, np.int32(len(dumped) - 1))  # the last value ends before the closing "]"
+    return pa.BinaryArray.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(dumped)])
+
+
+def _merged(fields: list[bytes | pa.Array]) -> list[pa.Scalar | pa.Array]:
+    """The fields with each run of constants joined into one scalar: each input costs the join a pass over the lines."""
+    merged: list = []
+    for field in fields:
+        if isinstance(field, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += field
+        else:
+            merged.append(field)
+    return [pa.scalar(field, pa.binary()) if isinstance(field, bytes) else field for field in merged]
+
+
+def _binary(pieces: list[bytes]) -> pa.BinaryArray:
+    return pa.array(pieces, pa.binary())
