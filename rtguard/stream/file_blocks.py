@@ -71,13 +71,15 @@ class FileBlocks:
     def __iter__(self) -> Iterator[Block]:
         number, pending, chunk = 0, b"", b""
         while chunk or (chunk := self.read(self.block_bytes)):
-            data = pending + chunk if pending else chunk
-            cut = data.rfind(b"\n") + 1
-            if cut:
-                block = Block(number + 1, data[:cut], self.max_line_bytes)
+            cut = chunk.rfind(b"\n") + 1
+            if cut:  # the block copied once: the line begun in the last chunk, and this chunk up to its last newline
+                data = b"".join((pending, memoryview(chunk)[:cut])) if pending or cut < len(chunk) else chunk
+                block = Block(number + 1, data, self.max_line_bytes)
                 number += block.count
                 yield block
-            pending = data[cut:]
+                pending = chunk[cut:]
+            else:
+                pending += chunk
             if len(pending) > self.max_line_bytes + 1:  # + 1: a "\r" before the newline is not the line's
                 # over the cap: enough of it is kept to be reported as overlong, the rest is dropped unread
                 number += 1
