@@ -46,6 +46,7 @@ class GuardedSession:
         self.settings = record  # what runs the model, and how: recorded beside its numbers
         self.counts: Counter[str] = Counter()
         self.session = session  # the raw ONNX Runtime session (None on other backends), for measurements that compare against it
+        self.max_batch = settings.max_batch  # the most rows one call may carry (runtime.max_batch)
         self._guard = InputGuard(schema, settings)
         self._runner = runner
         self._lock = threading.Lock()

@@ -20,6 +20,7 @@ imputed none, the flow is written as a suspicious alert, never dropped unseen: C
 from __future__ import annotations
 
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,15 +34,18 @@ from rtguard.errors import RtguardError
 from rtguard.runtime import INPUT_NAME, OUTPUT_NAME, GuardedSession, InputRejected
 from rtguard.serve.errors import BadRequest
 from rtguard.serve.records import RecordEncoder
-from rtguard.stream.columnar import ColumnarFlows
+from rtguard.stream.columnar import ColumnarFlows, Encoded
 from rtguard.stream.file_blocks import Block, FileBlocks
 from rtguard.stream.flows import CsvFlows, JsonFlows, MalformedLine
 from rtguard.stream.formats import columnar_for, flows_for, format_by_content
 from rtguard.stream.lines import Line
 from rtguard.stream.sensor_columnar import ZeekColumnar
-from rtguard.stream.verdict_lines import VerdictLines
+from rtguard.stream.verdict_lines import VerdictLines, Written
 
 INTERRUPTED, OUTPUT_CLOSED = "interrupted", "the output was closed"
+# Threads that score a file's blocks: while one parses (pyarrow) or runs the model (ONNX Runtime), the other formats,
+# and both release the GIL for most of it; more would only queue for the GIL on a machine of two cores.
+WORKERS = 2
 
 
 @dataclass
@@ -63,6 +67,15 @@ class Summary:
                 f"({self.out_of_vocabulary} out-of-vocabulary values, {self.clipped} clipped, {self.imputed} imputed, "
                 f"{self.suspicious} suspicious) in {self.seconds:.2f} s{rate}"
                 + (f" (stopped: {self.stopped})" if self.stopped else ""))
+
+
+@dataclass
+class ScoredBlock:
+    """What a worker made of a block: its rows, the verdict lines of the first `done` of them, and their repairs."""
+    encoded: Encoded
+    done: int
+    written: Written | None
+    repaired: Counter
 
 
 class StreamScorer:
@@ -129,38 +142,83 @@ class StreamScorer:
             self._score(rows[: len(kept)], numbers, ids, unknown)
 
     def _blocks(self, blocks: FileBlocks) -> None:
-        """A file's blocks in order, each parsed whole where the columnar reader can take it: in a second thread, while
-        the block before it is scored, so that pyarrow's parsing (which releases the GIL) overlaps the model and the
-        verdicts' formatting. At most two blocks are held. A pipe has none of this: its flows are answered as they come."""
-        with ThreadPoolExecutor(1, thread_name_prefix="rtguard-parse") as parser:
-            ahead: tuple[Block, Future | None] | None = None
+        """A file's blocks in order, each parsed, checked, run and formatted whole by one of WORKERS threads while the
+        others take the blocks after it, so that pyarrow's parsing, the model and Arrow's formatting (which release the
+        GIL) overlap; the verdicts are written here, in the file's order. At most WORKERS + 1 blocks are held. A pipe has
+        none of this: its flows are answered as they come."""
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="rtguard-score") as workers:
+            pending: deque[tuple[Block, Future]] = deque()
             for block in blocks:
                 while self.flows is None and block.data:  # the first non-blank line fixes the format (and is a CSV's header)
                     first, block = block.split_first()
                     self._batch([first])
-                parsed = parser.submit(self.columnar.encode_block, block) if isinstance(self.columnar, ColumnarFlows) else None
-                if ahead is not None:
-                    self._block(*ahead)
-                ahead = block, parsed
-            if ahead is not None:
-                self._block(*ahead)
+                if isinstance(self.columnar, ZeekColumnar):  # parsed here, in order: a block read line by line may change the layout
+                    encoded = self.columnar.encode_block(block)
+                    if encoded is None:
+                        while pending:
+                            self._write_block(*pending.popleft())
+                        self._block_by_lines(block)
+                        continue
+                    pending.append((block, workers.submit(self._scored_block, block, encoded)))
+                else:
+                    pending.append((block, workers.submit(self._scored_block, block)))
+                while len(pending) > WORKERS:
+                    self._write_block(*pending.popleft())
+            while pending:
+                self._write_block(*pending.popleft())
 
-    def _block(self, block: Block, parsed: Future | None) -> None:
-        """Score a block as parsed (a Zeek log's here, in order, as a block read line by line may change its layout), or,
-        where the columnar reader stepped aside, line by line in batches as LineBatches gives them."""
-        encoded = parsed.result() if parsed is not None else \
-            self.columnar.encode_block(block) if isinstance(self.columnar, ZeekColumnar) else None
+    def _scored_block(self, block: Block, encoded: Encoded | None = None) -> ScoredBlock | None:
+        """In a worker: the block parsed (unless given), checked (as many rows a call as the guard takes: one call for a
+        whole block, mostly), run in batches and its verdicts formatted, touching no state of the stream. It stops at the
+        first part the guard refuses or the session fails on, which the stream then scores batch by batch as any other,
+        reporting each line; None when the columnar reader cannot take the block."""
         if encoded is None:
-            lines = block.lines()
-            for start in range(0, len(lines), self.batch_lines):
-                self._batch(lines[start:start + self.batch_lines])
-            return
+            encoded = self.columnar.encode_block(block) if isinstance(self.columnar, ColumnarFlows) else None
+            if encoded is None:
+                return None
         rows, ids, unknown = encoded
+        parts, repaired, done = [], Counter(), 0
+        for start in range(0, len(rows), self.session.max_batch):
+            try:
+                checked, counts, touched = self.session.inspect({INPUT_NAME: rows[start:start + self.session.max_batch]})
+                runs = [self._run(checked[at:at + self.batch_lines]) for at in range(0, len(checked), self.batch_lines)]
+            except (InputRejected, RtguardError):
+                break
+            parts.append((len(checked), runs, touched))
+            repaired.update(counts)
+            done = start + len(checked)
+        if not done:
+            return ScoredBlock(encoded, 0, None, repaired)
+        runs = [run for _, part, _ in parts for run in part]
+        probabilities = np.concatenate([probabilities for probabilities, _ in runs])
+        extra = {name: np.concatenate([values[name] for _, values in runs]) for name in self.extra}
+        touched = {kind: np.concatenate([flags.get(kind, np.zeros(n, dtype=bool)) for n, _, flags in parts])
+                   for kind in {kind for _, _, flags in parts for kind in flags}}
+        written = self.lines_out.format(np.arange(block.first, block.first + done), None if ids is None or not self.id_field else ids[:done],
+                                        unknown[:done], probabilities, extra, touched)
+        return ScoredBlock(encoded, done, written, repaired)
+
+    def _write_block(self, block: Block, scored: Future) -> None:
+        """Write what a worker made of a block, and score what it left (its rest, batch by batch, or, where the columnar
+        reader stepped aside, its lines in batches as LineBatches gives them)."""
+        result = scored.result()
+        if result is None:
+            self._block_by_lines(block)
+            return
+        rows, ids, unknown = result.encoded
         self.summary.lines += len(rows)
-        for start in range(0, len(rows), self.batch_lines):
+        if result.written is not None:
+            self._count(result.repaired)
+            self._write(result.written, result.done)
+        for start in range(result.done, len(rows), self.batch_lines):
             stop = min(start + self.batch_lines, len(rows))
             self._score(rows[start:stop], range(block.first + start, block.first + stop), None if ids is None else ids[start:stop],
                         unknown[start:stop])
+
+    def _block_by_lines(self, block: Block) -> None:
+        lines = block.lines()
+        for start in range(0, len(lines), self.batch_lines):
+            self._batch(lines[start:start + self.batch_lines])
 
     def _score(self, rows: np.ndarray, numbers: Sequence[int], ids: Sequence | None, unknown: list[list[str]]) -> None:
         """Check, run and write these rows (numbers their line numbers, ids None without an id field)."""
@@ -173,10 +231,12 @@ class StreamScorer:
             for number in numbers:
                 self._skip(number, f"not scored: {exc}")
             return
-        written = self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched)
+        self._write(self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched), len(rows))
+
+    def _write(self, written: Written, scored: int) -> None:
         self.summary.alerts += written.alerts
         self.summary.out_of_vocabulary += written.out_of_vocabulary
-        self.summary.scored += len(rows)
+        self.summary.scored += scored
         if written.lines:
             self.out.write(written.lines)
             self.out.flush()

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtguard.config import RuntimeConfig
-from rtguard.runtime import Trust, load_session
+from rtguard.runtime import GuardedSession, RunFailed, Trust, load_session
 from rtguard.stream import columnar
 from rtguard.stream.file_blocks import FileBlocks
 from rtguard.stream.lines import LineBatches
@@ -141,3 +141,53 @@ def test_a_jsonl_file_in_blocks_scores_as_line_by_line(session, records, tmp_pat
 
     # JSON lines are taken line by line from a block; one flow a session call on both sides, as above
     assert scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=10_000)) == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
+
+
+@pytest.mark.parametrize("failure", ["guard", "session"])
+def test_a_block_scored_in_part_goes_on_in_order(stream_run, schema, records, tmp_path, monkeypatch, failure):
+    """A worker stops at the first part the guard refuses (runtime.out_of_range = "reject") or the session fails on;
+    the stream writes what it scored and goes on from there, reporting each line as the line reader does."""
+    numeric = next(index for index, f in enumerate(schema.features) if f.kind != "categorical")
+    name = schema.names[numeric]
+    lines = [",".join(schema.names).encode()]
+    for index in range(600):
+        record = dict(records[index % len(records)])
+        if index % 97 == 50:
+            record[name] = 1e30  # beyond the training range: refused by the guard, or marked for the failing session
+        lines.append(",".join(str(record[key]) for key in schema.names).encode())
+    path = tmp_path / "flows.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    config = RuntimeConfig(out_of_range="reject" if failure == "guard" else "clip", max_batch=16)  # ~6 guard calls a block
+    if failure == "session":
+        run = GuardedSession.run_checked_outputs
+
+        def failing(self, rows, outputs):
+            if (rows[:, numeric] >= schema.features[numeric].maximum).any():
+                raise RunFailed("handmade: ONNX Runtime failed")
+            return run(self, rows, outputs)
+
+        monkeypatch.setattr(GuardedSession, "run_checked_outputs", failing)
+    partial = []
+    scored_block = StreamScorer._scored_block
+    monkeypatch.setattr(StreamScorer, "_scored_block", lambda self, *args: _noted(scored_block(self, *args), partial))
+
+    def scored(reader):
+        out, reports = io.BytesIO(), []
+        with load_session(stream_run / "variants" / VARIANT, Trust(allow_unsigned=True), config) as session:
+            scorer = StreamScorer(session, None, 0.5, out, reports.append, 4096, batch_lines=1)
+            summary = _read(path, lambda fd: scorer.score(reader(fd)))
+        return out.getvalue(), reports, {**vars(summary), "seconds": None}
+
+    in_blocks = scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=20_000))
+    monkeypatch.setattr(columnar, "MIN_LINES", 10**9)
+    assert in_blocks == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
+    assert any(0 < done < rows for done, rows in partial)  # a block was stopped partway
+    reported = {int(report.split(":")[0].removeprefix("line ")) for report in in_blocks[1]}
+    assert {index + 2 for index in range(600) if index % 97 == 50} <= reported and in_blocks[2]["skipped"] == len(reported)
+    assert all(("outside the training range" if failure == "guard" else "not scored: handmade") in report for report in in_blocks[1])
+
+
+def _noted(result, partial: list):
+    if result is not None:
+        partial.append((result.done, len(result.encoded[0])))
+    return result
