@@ -14,6 +14,7 @@ by orjson from its float64 value, as a Python float from `.tolist()` is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -114,7 +115,13 @@ def _merged(fields: list[bytes | pa.Array]) -> list[pa.Scalar | pa.Array]:
             merged[-1] += field
         else:
             merged.append(field)
-    return [pa.scalar(field, pa.binary()) if isinstance(field, bytes) else field for field in merged]
+    return [_constant(field) if isinstance(field, bytes) else field for field in merged]
+
+
+@functools.lru_cache(maxsize=256)
+def _constant(text: bytes) -> pa.Scalar:
+    """A key's scalar, made once: a pa.scalar costs microseconds, a dozen of them a batch."""
+    return pa.scalar(text, pa.binary())
 
 
 def _binary(pieces: list[bytes]) -> pa.BinaryArray:
