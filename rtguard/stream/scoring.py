@@ -71,10 +71,11 @@ class Summary:
 
 @dataclass
 class ScoredBlock:
-    """What a worker made of a block: its rows, the verdict lines of the first `done` of them, and their repairs."""
+    """What a worker made of a block: its rows, the verdict lines of the first `done` of them (a batch of lines for each
+    guard call), and their repairs."""
     encoded: Encoded
     done: int
-    written: Written | None
+    written: list[Written]
     repaired: Counter
 
 
@@ -168,35 +169,31 @@ class StreamScorer:
                 self._write_block(*pending.popleft())
 
     def _scored_block(self, block: Block, encoded: Encoded | None = None) -> ScoredBlock | None:
-        """In a worker: the block parsed (unless given), checked (as many rows a call as the guard takes: one call for a
-        whole block, mostly), run in batches and its verdicts formatted, touching no state of the stream. It stops at the
-        first part the guard refuses or the session fails on, which the stream then scores batch by batch as any other,
-        reporting each line; None when the columnar reader cannot take the block."""
+        """In a worker: the block parsed (unless given), then part by part (as many rows as one guard call takes: the whole
+        block, mostly) checked, run in batches and its verdicts formatted, touching no state of the stream. It stops at
+        the first part the guard refuses or the session fails on, which the stream then scores batch by batch as any
+        other, reporting each line; None when the columnar reader cannot take the block."""
         if encoded is None:
             encoded = self.columnar.encode_block(block) if isinstance(self.columnar, ColumnarFlows) else None
             if encoded is None:
                 return None
         rows, ids, unknown = encoded
-        parts, repaired, done = [], Counter(), 0
+        scored = ScoredBlock(encoded, 0, [], Counter())
         for start in range(0, len(rows), self.session.max_batch):
+            stop = min(start + self.session.max_batch, len(rows))
             try:
-                checked, counts, touched = self.session.inspect({INPUT_NAME: rows[start:start + self.session.max_batch]})
+                checked, repaired, touched = self.session.inspect({INPUT_NAME: rows[start:stop]})
                 runs = [self._run(checked[at:at + self.batch_lines]) for at in range(0, len(checked), self.batch_lines)]
             except (InputRejected, RtguardError):
                 break
-            parts.append((len(checked), runs, touched))
-            repaired.update(counts)
-            done = start + len(checked)
-        if not done:
-            return ScoredBlock(encoded, 0, None, repaired)
-        runs = [run for _, part, _ in parts for run in part]
-        probabilities = np.concatenate([probabilities for probabilities, _ in runs])
-        extra = {name: np.concatenate([values[name] for _, values in runs]) for name in self.extra}
-        touched = {kind: np.concatenate([flags.get(kind, np.zeros(n, dtype=bool)) for n, _, flags in parts])
-                   for kind in {kind for _, _, flags in parts for kind in flags}}
-        written = self.lines_out.format(np.arange(block.first, block.first + done), None if ids is None or not self.id_field else ids[:done],
-                                        unknown[:done], probabilities, extra, touched)
-        return ScoredBlock(encoded, done, written, repaired)
+            probabilities = np.concatenate([probabilities for probabilities, _ in runs])
+            extra = {name: np.concatenate([values[name] for _, values in runs]) for name in self.extra}
+            scored.written.append(self.lines_out.format(np.arange(block.first + start, block.first + stop),
+                                                        None if ids is None or not self.id_field else ids[start:stop],
+                                                        unknown[start:stop], probabilities, extra, touched))
+            scored.repaired.update(repaired)
+            scored.done = stop
+        return scored
 
     def _write_block(self, block: Block, scored: Future) -> None:
         """Write what a worker made of a block, and score what it left (its rest, batch by batch, or, where the columnar
@@ -207,9 +204,9 @@ class StreamScorer:
             return
         rows, ids, unknown = result.encoded
         self.summary.lines += len(rows)
-        if result.written is not None:
-            self._count(result.repaired)
-            self._write(result.written, result.done)
+        self._count(result.repaired)
+        for written in result.written:
+            self._write(written)
         for start in range(result.done, len(rows), self.batch_lines):
             stop = min(start + self.batch_lines, len(rows))
             self._score(rows[start:stop], range(block.first + start, block.first + stop), None if ids is None else ids[start:stop],
@@ -231,12 +228,12 @@ class StreamScorer:
             for number in numbers:
                 self._skip(number, f"not scored: {exc}")
             return
-        self._write(self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched), len(rows))
+        self._write(self.lines_out.format(numbers, ids if self.id_field else None, unknown, probabilities, extra, touched))
 
-    def _write(self, written: Written, scored: int) -> None:
+    def _write(self, written: Written) -> None:
         self.summary.alerts += written.alerts
         self.summary.out_of_vocabulary += written.out_of_vocabulary
-        self.summary.scored += scored
+        self.summary.scored += written.flows
         if written.lines:
             self.out.write(written.lines)
             self.out.flush()

@@ -34,6 +34,7 @@ _BOOLS = pa.array([b"false", b"true"], pa.binary())
 @dataclass
 class Written:
     lines: bytes | memoryview  # the batch's output, each line ending in a newline (empty when nothing is written)
+    flows: int  # scored, written or not
     alerts: int
     out_of_vocabulary: int  # values, over all the batch's flows
 
@@ -51,21 +52,22 @@ class VerdictLines:
         """The lines of these flows (ids None: no "id" key), `extra` the artifact's further outputs, one value per flow;
         `repaired` flags the flows whose values the input guard repaired ({"imputed": bool per flow, "clipped": ...})."""
         repaired = repaired or {}
+        flows = len(probabilities)
         flags = alert_flags(probabilities, self.schema.benign_index, self.threshold)
         n_alerts = int(flags.sum())
-        has_unknown = np.fromiter(map(len, unknown), dtype=np.int64, count=len(unknown))
-        n_unknown = int(has_unknown.sum())
+        unknown_per_flow = np.fromiter(map(len, unknown), dtype=np.int64, count=len(unknown))
+        n_unknown = int(unknown_per_flow.sum())
         numbers = np.asarray(numbers, dtype=np.int64)
         if self.alerts_only:
             keep = np.flatnonzero(flags)
-            probabilities, flags, numbers, has_unknown = probabilities[keep], flags[keep], numbers[keep], has_unknown[keep]
+            probabilities, flags, numbers, unknown_per_flow = probabilities[keep], flags[keep], numbers[keep], unknown_per_flow[keep]
             unknown = [unknown[i] for i in keep.tolist()]
             ids = None if ids is None else [ids[i] for i in keep.tolist()]
             extra = {name: values[keep] for name, values in extra.items()}
             repaired = {kind: touched[keep] for kind, touched in repaired.items()}
         n, k = probabilities.shape
         if not n:
-            return Written(b"", n_alerts, n_unknown)
+            return Written(b"", flows, n_alerts, n_unknown)
         columns = [np.ascontiguousarray(probabilities.T), *(np.asarray(values).reshape(1, n) for values in extra.values())]
         values = _colon_numbers(np.concatenate(columns, dtype=np.float64).reshape(-1))  # column after column
         fields = [b'{"line":', pa.array(numbers).cast(pa.string()).cast(pa.binary())]  # Arrow writes integers as orjson does
@@ -75,7 +77,7 @@ class VerdictLines:
         for index, key in enumerate(self._score_keys):
             fields += [(b"," if index else b"") + key, values.slice(index * n, n)]
         fields += [b'},"alert":', _BOOLS.take(flags.view(np.uint8))]
-        marked = has_unknown > 0
+        marked = unknown_per_flow > 0
         for touched in repaired.values():
             marked |= touched
         if marked.any():  # rare: keys after "alert" on the few flows concerned
@@ -85,7 +87,7 @@ class VerdictLines:
         fields.append(b"}\n")
         lines = pc.binary_join_element_wise(*_merged(fields), b"")
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
-        return Written(memoryview(lines.buffers()[2])[offsets[0]:offsets[n]], n_alerts, n_unknown)
+        return Written(memoryview(lines.buffers()[2])[offsets[0]:offsets[n]], flows, n_alerts, n_unknown)
 
     @staticmethod
     def _marks(unknown: list[list[str]], repaired: dict[str, np.ndarray], marked: np.ndarray) -> list[bytes]:

@@ -183,4 +183,4 @@ def test_batch_lines_are_the_per_flow_dicts(alerts_only, with_ids, with_extra):
         head = {"line": numbers[index]} if ids is None else {"line": numbers[index], "id": ids[index]}
         expected.append(orjson.dumps({**head, **result, **{name: values.tolist()[index] for name, values in extra.items()}}))
     assert written.lines == b"".join(line + b"\n" for line in expected)
-    assert written.alerts == alerts and written.out_of_vocabulary == sum(map(len, unknown))
+    assert written.flows == 200 and written.alerts == alerts and written.out_of_vocabulary == sum(map(len, unknown))
