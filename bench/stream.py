@@ -50,7 +50,9 @@ NOTES_MARKER = "<!-- notes below are kept when bench/stream.py rewrites the tabl
 # starts afresh at exec (getrusage's ru_maxrss would also count the pages forked from this big process).
 _COMMAND = ("import re, sys\nfrom rtguard.cli import app\ntry:\n    app(sys.argv[1:])\nfinally:\n"
             "    print('peak_kib', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1], file=sys.stderr)")
-_SUMMARY = re.compile(r"(\d+) flows scored, (\d+) skipped.* in ([\d.]+) s")
+# The stream's own rate from its summary line: its flows/s, not its seconds, which are printed to 0.01 s (a 50,000-flow
+# stream takes about 0.1 s, so the seconds alone would give rates in steps of 10%).
+_SUMMARY = re.compile(r"(\d+) flows scored, (\d+) skipped.* in [\d.]+ s, ([\d,]+) flows/s")
 
 
 def main() -> int:
@@ -159,11 +161,11 @@ def _score_command(command: list[str], source: Path, scratch: Path, n_flows: int
     stderr = done.stderr.decode()
     if done.returncode != 0 or not (summary := _SUMMARY.search(stderr)):
         raise SystemExit(f"rtguard score failed ({done.returncode}):\n{stderr}")
-    scored, skipped, stream_s = int(summary[1]), int(summary[2]), float(summary[3])
+    scored, skipped = int(summary[1]), int(summary[2])
     if scored != n_flows or skipped != skipped_lines:
         raise SystemExit(f"expected {n_flows} flows scored and {skipped_lines} skipped, got {scored} and {skipped}:\n{stderr[-2000:]}")
     rss = int(re.search(r"peak_kib (\d+)", stderr)[1])
-    return {"wall_s": wall, "stream_s": stream_s, "flows": scored, "rss_mib": rss / 1024}
+    return {"wall_s": wall, "stream_s": scored / int(summary[3].replace(",", "")), "flows": scored, "rss_mib": rss / 1024}
 
 
 def measure_sensor(format: str, run: Path, log: Path, variant_name: str, n_flows: int, rounds: int, scratch: Path) -> str:
