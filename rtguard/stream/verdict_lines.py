@@ -34,7 +34,7 @@ _BOOLS = pa.array([b"false", b"true"], pa.binary())
 @dataclass
 class Written:
     lines: bytes | memoryview  # the batch's output, each line ending in a newline (empty when nothing is written)
-    flows: int  # scored, written or not
+    flows: int  # the batch's flows, written or not (alerts_only writes the alerts alone)
     alerts: int
     out_of_vocabulary: int  # values, over all the batch's flows
 
@@ -101,8 +101,8 @@ class VerdictLines:
 
 
 def _colon_numbers(values: np.ndarray) -> pa.BinaryArray:
-    """Each value as ":" and what orjson writes for it as a Python number (NaN as null), viewing one orjson buffer: its
-    separators become the colons that follow each key, so no value is copied out of it."""
+    """Each value as ":" and what orjson writes for it as a Python number (NaN as null): one orjson buffer whose separators,
+    turned into the colons that follow each key, divide it into the values, with no Python object per value."""
     dumped = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).translate(_SEPARATORS)
     offsets = np.flatnonzero(np.frombuffer(dumped, dtype=np.uint8) == _COLON).astype(np.int32)
     offsets = np.append(offsets, np.int32(len(dumped) - 1))  # the last value ends before the closing "]"
