@@ -215,6 +215,38 @@ def test_serve_and_score_run_without_torch(tmp_path):
     assert done.returncode == 0 and "torch-free" in done.stdout, done.stdout + done.stderr
 
 
+def test_the_streams_arrow_code_never_imports_pandas():
+    """In a fresh interpreter: a CSV block parsed whole, a Zeek column read, verdict lines joined by Arrow. pyarrow's
+    pa.array, pa.scalar and to_numpy import pandas at their first call, ~0.2 s inside a one-shot `rtguard score`."""
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import pyarrow as pa
+        from rtguard.data.schema import FeatureSchema, FeatureSpec
+        from rtguard.stream import arrow_buffers
+        from rtguard.stream.columnar import ColumnarFlows
+        from rtguard.stream.file_blocks import Block
+        from rtguard.stream.flows import CsvFlows
+        from rtguard.stream.sensor_columnar import ZeekColumnar
+        from rtguard.stream.verdict_lines import VerdictLines
+        schema = FeatureSchema([FeatureSpec("proto", "categorical", vocabulary=["tcp", "udp"]), FeatureSpec("bytes", "continuous", maximum=9.0)],
+                               ["benign", "attack"], "benign")
+        flows = CsvFlows(schema, None)
+        flows.read_header(b"proto,bytes")
+        rows, _, unknown = ColumnarFlows(schema, flows).encode_block(Block(2, b"tcp,1.5\\nicmp,2\\n", 4096))
+        assert rows.tolist() == [[0.0, 1.5], [2.0, 2.0]] and unknown == [[], ["proto"]], (rows, unknown)
+        texts = arrow_buffers.binary([b"3", b"-"]).cast(pa.string())
+        assert ZeekColumnar._numbers(texts, "-", 2).tolist() == [3.0, 0.0]
+        written = VerdictLines(schema, 0.5).format(range(2, 4), ["a", "b"], unknown, np.array([[0.2, 0.8], [0.9, 0.1]], np.float32),
+                                                   {"anomaly_score": np.zeros(2, np.float32)}, {"clipped": np.array([True, False])})
+        assert bytes(written.lines).count(b"\\n") == 2 and b'"clipped":true' in bytes(written.lines)
+        assert "pandas" not in sys.modules
+        print("pandas-free")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "pandas-free" in done.stdout, done.stdout + done.stderr
+
+
 def _requirement_names(requirements: list[str]) -> set[str]:
     return {re.split(r"[\[=<>!~; ]", requirement, maxsplit=1)[0].lower().replace("_", "-") for requirement in requirements}
 

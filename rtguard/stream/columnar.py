@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv  # imported with the module, not at the first batch: its ~0.3 s would count against the stream
 
 from rtguard.data.schema import FeatureSchema
+from rtguard.stream.arrow_buffers import values_of
 from rtguard.stream.file_blocks import Block
 from rtguard.stream.flows import CsvFlows, JsonFlows
 
@@ -32,7 +33,6 @@ MIN_LINES = 128
 _EXACT_INT = 2**53  # beyond it, int -> float64 -> float32 may round differently from the line reader's int -> float32
 _MISSING = object()
 _CATEGORIES = pa.dictionary(pa.int32(), pa.string())  # a categorical column comes coded by its distinct values
-_NUMPY = {pa.float64(): np.dtype(np.float64), pa.int32(): np.dtype(np.int32)}  # numbers, and dictionary codes
 
 
 class ColumnarFlows:
@@ -171,13 +171,6 @@ def _lookup(distinct: list[str], indices: np.ndarray, codes: tuple[dict[str, int
     table = np.array([vocabulary.get(value, oov) for value in distinct], dtype=np.float64)
     coded = table[indices]
     return coded, coded == oov
-
-
-def values_of(array: pa.Array) -> np.ndarray:
-    """A null-free numeric array's values, viewed: pyarrow's own to_numpy imports pandas at its first call, ~0.2 s that a
-    one-shot `rtguard score` would spend inside its stream."""
-    dtype = _NUMPY[array.type]
-    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
 
 
 def _utf8(data: bytes) -> bool:

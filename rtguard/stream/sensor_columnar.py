@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 from rtguard.data.schema import FeatureSchema
 from rtguard.sensors.mappings import UNSET
 from rtguard.sensors.records import CONN_LAYOUTS, JsonFields, ZeekTsv
-from rtguard.stream import columnar
+from rtguard.stream import arrow_buffers, columnar
 from rtguard.stream.file_blocks import Block
 from rtguard.stream.sensor_flows import SensorFlows
 
@@ -105,9 +105,9 @@ class ZeekColumnar:
         """float64 per row, unset as 0 (the mapping's default); None when a cell is not a plain number."""
         if array is None:
             return np.zeros(n)
-        filled = pc.if_else(pc.equal(array, unset), pa.scalar("0"), array)
+        filled = pc.if_else(pc.equal(array, arrow_buffers.scalar(unset.encode(), pa.string())), arrow_buffers.scalar(b"0", pa.string()), array)
         try:
-            return columnar.values_of(pc.cast(filled, pa.float64()))
+            return arrow_buffers.values_of(pc.cast(filled, pa.float64()))
         except (pa.ArrowException, ValueError):
             return None
 
@@ -117,7 +117,7 @@ class ZeekColumnar:
             return columnar._lookup([UNSET], np.zeros(n, dtype=np.int64), codes)
         encoded = array.dictionary_encode()
         distinct = [UNSET if value == unset else value.strip() for value in encoded.dictionary.to_pylist()]
-        return columnar._lookup(distinct, columnar.values_of(encoded.indices), codes)
+        return columnar._lookup(distinct, arrow_buffers.values_of(encoded.indices), codes)
 
 
 class EveColumnar:

@@ -14,7 +14,6 @@ by orjson from its float64 value, as a Python float from `.tolist()` is.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 
 from rtguard.artifact import alerts as alert_flags
 from rtguard.data.schema import FeatureSchema
+from rtguard.stream import arrow_buffers
 
 _SEPARATORS = bytes.maketrans(b"[,", b"::")  # orjson's "[a,b,c]" read as the values ":a", ":b", ":c" (and a "]")
 _COLON = ord(":")
@@ -43,8 +43,8 @@ class VerdictLines:
 
     def __init__(self, schema: FeatureSchema, threshold: float, alerts_only: bool = False):
         self.schema, self.threshold, self.alerts_only = schema, threshold, alerts_only
-        self._classes = _binary([orjson.dumps(name) for name in schema.classes])
-        self._booleans = _binary([b"false", b"true"])
+        self._classes = arrow_buffers.binary([orjson.dumps(name) for name in schema.classes])
+        self._booleans = arrow_buffers.binary([b"false", b"true"])
         self._score_keys = [orjson.dumps(name) for name in schema.classes]
 
     def format(self, numbers: Sequence[int], ids: list | None, unknown: list[list[str]], probabilities: np.ndarray,
@@ -70,22 +70,22 @@ class VerdictLines:
             return Written(b"", flows, n_alerts, n_unknown)
         columns = [np.ascontiguousarray(probabilities.T), *(np.asarray(values).reshape(1, n) for values in extra.values())]
         values = _colon_numbers(np.concatenate(columns, dtype=np.float64).reshape(-1))  # column after column
-        fields = [b'{"line":', _indices(numbers).cast(pa.string()).cast(pa.binary())]  # Arrow writes integers as orjson does
+        fields = [b'{"line":', arrow_buffers.integers(numbers).cast(pa.string()).cast(pa.binary())]  # Arrow writes integers as orjson does
         if ids is not None:
-            fields += [b',"id":', _binary([orjson.dumps(value) for value in ids])]
-        fields += [b',"class":', self._classes.take(_indices(probabilities.argmax(axis=1))), b',"scores":{']
+            fields += [b',"id":', arrow_buffers.binary([orjson.dumps(value) for value in ids])]
+        fields += [b',"class":', self._classes.take(arrow_buffers.integers(probabilities.argmax(axis=1))), b',"scores":{']
         for index, key in enumerate(self._score_keys):
             fields += [(b"," if index else b"") + key, values.slice(index * n, n)]
-        fields += [b'},"alert":', self._booleans.take(_indices(flags))]
+        fields += [b'},"alert":', self._booleans.take(arrow_buffers.integers(flags))]
         marked = unknown_per_flow > 0
         for touched in repaired.values():
             marked |= touched
         if marked.any():  # rare: keys after "alert" on the few flows concerned
-            fields.append(_binary(self._marks(unknown, repaired, marked)))
+            fields.append(arrow_buffers.binary(self._marks(unknown, repaired, marked)))
         for index, name in enumerate(extra, start=k):
             fields += [b"," + orjson.dumps(name), values.slice(index * n, n)]
         fields.append(b"}\n")
-        lines = pc.binary_join_element_wise(*_merged(fields), _constant(b""))
+        lines = pc.binary_join_element_wise(*_merged(fields), arrow_buffers.scalar(b""))
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=lines.offset * 4)
         return Written(memoryview(lines.buffers()[2])[offsets[0]:offsets[n]], flows, n_alerts, n_unknown)
 
@@ -117,24 +117,4 @@ def _merged(fields: list[bytes | pa.Array]) -> list[pa.Scalar | pa.Array]:
             merged[-1] += field
         else:
             merged.append(field)
-    return [_constant(field) if isinstance(field, bytes) else field for field in merged]
-
-
-@functools.lru_cache(maxsize=256)
-def _constant(text: bytes) -> pa.Scalar:
-    """A key's scalar, made once: a scalar costs microseconds, a dozen of them a batch."""
-    return _binary([text])[0]
-
-
-# Arrow arrays are built from their buffers: pa.array and pa.scalar import pandas at their first call, ~0.2 s that a
-# one-shot `rtguard score` would spend in its stream (rtguard.stream.columnar.values_of reads them back the same way).
-
-def _binary(pieces: list[bytes]) -> pa.BinaryArray:
-    offsets = np.zeros(len(pieces) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, pieces), dtype=np.int32, count=len(pieces)), out=offsets[1:])
-    return pa.BinaryArray.from_buffers(pa.binary(), len(pieces), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(pieces))])
-
-
-def _indices(values: np.ndarray) -> pa.Int64Array:
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+    return [arrow_buffers.scalar(field) if isinstance(field, bytes) else field for field in merged]
