@@ -48,7 +48,12 @@ class ColumnarFlows:
             self._types = {self._names[column]: _CATEGORIES if categorical else pa.float64() for _, column, categorical in flows.columns}
             if flows.id_column is not None:
                 self._types[self._names[flows.id_column]] = pa.string()  # the id as written, even where it is also a feature
-            self._include = [self._names[column] for column in dict.fromkeys(wanted)]
+            include = [self._names[column] for column in dict.fromkeys(wanted)]
+            # made once: building them takes the GIL, which the other worker may be waiting for
+            self._parse_options = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False,
+                                                     ignore_empty_lines=False)
+            self._convert_options = pacsv.ConvertOptions(column_types=self._types, include_columns=include, null_values=[],
+                                                         strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=False)
 
     def encode(self, lines: list[tuple[int, bytes]], rows: np.ndarray) -> Kept | None:
         """Fill rows[:len(lines)] and say which line each row is, or None (and rows untouched in meaning) to read line by line."""
@@ -102,11 +107,7 @@ class ColumnarFlows:
             table = pacsv.read_csv(
                 pa.BufferReader(data),  # not a Python file: pyarrow reads it without taking the GIL
                 read_options=pacsv.ReadOptions(column_names=self._names, use_threads=False, block_size=len(data) + 1),
-                parse_options=pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
-                                                 newlines_in_values=False, ignore_empty_lines=False),
-                convert_options=pacsv.ConvertOptions(column_types=self._types, include_columns=self._include, null_values=[],
-                                                     strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=False),
-            )
+                parse_options=self._parse_options, convert_options=self._convert_options)
         except (pa.ArrowException, ValueError):
             return None, None
         if table.num_rows != n:  # a blank line, or a lone "\r", which ends a row for pyarrow, not for the line reader

@@ -26,8 +26,7 @@ from rtguard.artifact import alerts as alert_flags
 from rtguard.data.schema import FeatureSchema
 from rtguard.stream import arrow_buffers
 
-_SEPARATORS = bytes.maketrans(b"[,", b"::")  # orjson's "[a,b,c]" read as the values ":a", ":b", ":c" (and a "]")
-_COLON = ord(":")
+_COMMA, _COLON = ord(","), ord(":")  # orjson's "[a,b,c]" read as the values ":a", ":b", ":c" (and a "]")
 
 
 @dataclass
@@ -102,10 +101,13 @@ class VerdictLines:
 
 def _colon_numbers(values: np.ndarray) -> pa.BinaryArray:
     """Each value as ":" and what orjson writes for it as a Python number (NaN as null): one orjson buffer whose separators,
-    turned into the colons that follow each key, divide it into the values, with no Python object per value."""
-    dumped = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).translate(_SEPARATORS)
-    offsets = np.flatnonzero(np.frombuffer(dumped, dtype=np.uint8) == _COLON).astype(np.int32)
-    offsets = np.append(offsets, np.int32(len(dumped) - 1))  # the last value ends before the closing "]"
+    turned into the colons that follow each key, divide it into the values, with no Python object per value. Only orjson
+    holds the GIL here: the separators are found and replaced by numpy, which lets the other worker run."""
+    dumped = bytearray(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY))  # "[a,b,c]"
+    text = np.frombuffer(dumped, dtype=np.uint8)
+    offsets = np.flatnonzero(text == _COMMA).astype(np.int32)
+    offsets = np.concatenate(([np.int32(0)], offsets, [np.int32(len(dumped) - 1)]))  # the "[", each ",", the closing "]"
+    text[offsets[:-1]] = _COLON
     return pa.BinaryArray.from_buffers(pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(dumped)])
 
 
