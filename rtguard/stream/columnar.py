@@ -2,7 +2,7 @@
 
 Per-line Python parsing bounded `rtguard score` at a tenth of the session's rate. Here a
 CSV batch (or a file's block of a megabyte, rtguard.stream.file_blocks) is parsed by
-pyarrow's CSV reader in one call and a JSON-lines batch is read
+pyarrow's CSV reader in one call and a JSON-lines batch (or block) is read
 by orjson and taken apart column by column; categorical values are coded through their
 distinct values only. The result is exactly what the line-by-line reader
 (rtguard.stream.flows + RecordEncoder) gives for the same lines, or None: any batch
@@ -13,6 +13,8 @@ scores the rest. So nothing is lost and no verdict changes; only clean batches g
 """
 
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 import orjson
@@ -31,7 +33,6 @@ Encoded = tuple[np.ndarray, list | None, list[list[str]]]  # a block's rows, ids
 # so a trickle on a quiet pipe is never slower than the line reader (bench/stream.py measured the crossover near 100).
 MIN_LINES = 128
 _EXACT_INT = 2**53  # beyond it, int -> float64 -> float32 may round differently from the line reader's int -> float32
-_MISSING = object()
 _CATEGORIES = pa.dictionary(pa.int32(), pa.string())  # a categorical column comes coded by its distinct values
 
 
@@ -42,6 +43,8 @@ class ColumnarFlows:
         self.schema, self.flows = schema, flows
         self._codes = [({value: code for code, value in enumerate(f.vocabulary)}, f.oov_code) if f.kind == "categorical" else None
                        for f in schema.features]
+        names = schema.names
+        self._features_of = operator.itemgetter(*names) if len(names) > 1 else (lambda record: (record[names[0]],))  # always a tuple
         if isinstance(flows, CsvFlows):
             self._names = [f"c{index}" for index in range(flows.n_fields)]  # the header's own names may repeat or hold spaces
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
@@ -65,7 +68,7 @@ class ColumnarFlows:
             data = b"\n".join(line for _, line in lines)
             columns, ids = (None, None) if b"\r" in data else self._csv_columns(data, len(lines))
         else:
-            columns, ids = self._json_columns(lines)
+            columns, ids = self._json_columns([line for _, line in lines])
         if columns is None:
             return None
         unknown = self._fill(columns, len(lines), rows)
@@ -73,13 +76,17 @@ class ColumnarFlows:
         return list(zip(numbers, ids if ids is not None else [None] * len(lines), unknown))
 
     def encode_block(self, block: Block) -> Encoded | None:
-        """A CSV file's block of whole lines parsed in one call: (rows, ids or None, out-of-vocabulary features per row),
-        one row per line from block.first on; None when the line reader must take the block."""
+        """A file's block of whole lines encoded at once (CSV parsed by pyarrow in one call, JSON lines read as one batch):
+        (rows, ids or None, out-of-vocabulary features per row), one row per line from block.first on; None when the line
+        reader must take the block."""
         data = block.data
-        if not data or not isinstance(self.flows, CsvFlows) or block.overlong():
+        if not data or block.overlong():
             return None
         n = block.count
-        columns, ids = self._csv_columns(data, n)
+        if isinstance(self.flows, CsvFlows):
+            columns, ids = self._csv_columns(data, n)
+        else:  # a blank line, not JSON to orjson, sends the block to the line reader; a "\r" before a newline is JSON's whitespace
+            columns, ids = self._json_columns(data.split(b"\n", n - 1))
         if columns is None:
             return None
         rows = np.empty((n, len(self._codes)), dtype=np.float32)
@@ -133,19 +140,20 @@ class ColumnarFlows:
 
     # JSON lines: orjson per line (C), then whole columns
 
-    def _json_columns(self, lines: list[tuple[int, bytes]]):
+    def _json_columns(self, lines: list[bytes]):
         try:
-            records = [orjson.loads(line) for _, line in lines]
+            records = [orjson.loads(line) for line in lines]
         except orjson.JSONDecodeError:
             return None, None
-        if not all(type(record) is dict for record in records):
+        try:  # each record's feature values in one C call, then the columns by a transpose: no Python loop per value
+            table = list(map(self._features_of, records))
+        except (KeyError, TypeError):  # a missing feature, or a line that is no object: the line reader names the refusal
             return None, None
         columns = []
-        for name, codes in zip(self.schema.names, self._codes):
-            values = [record.get(name, _MISSING) for record in records]
+        for values, codes in zip(zip(*table), self._codes):
             types = set(map(type, values))
             if codes is None:
-                if not types <= {int, float}:  # bool, str, None, a missing key: the line reader names the refusal
+                if not types <= {int, float}:  # bool, str, None, a list: the line reader names the refusal
                     return None, None
                 try:
                     column = np.array(values, dtype=np.float64)

@@ -5,8 +5,8 @@ Each micro-batch of lines becomes one session call: the lines are parsed and enc
 RecordEncoder, as the server's /score does, with the same result), checked by the runtime's input guard,
 run, and their verdicts written and flushed before the next batch is read, so memory
 stays bounded by one batch whatever the length of the stream. A file on disk comes in
-blocks of whole lines instead (rtguard.stream.file_blocks): a clean CSV block is parsed
-in one call, ahead of the model in a second thread, and scored in slices of a batch; any
+blocks of whole lines instead (rtguard.stream.file_blocks): a clean CSV or JSON-lines block
+is encoded whole by one of two worker threads and scored in slices of a batch; any
 other block is split into the lines LineBatches would give, and scored as they are. The alert rule is the
 server's (rtguard.serve.records.verdicts at serve.alert_threshold), so a flow gets the
 same verdict here and from `rtguard serve`. A line that cannot be scored is reported

@@ -162,6 +162,44 @@ def test_json_batches(schema, records):
     check()
 
 
+def test_json_blocks(schema, records):
+    """A JSON-lines file's block read whole (encode_block) gives the line reader's rows for its lines, or steps aside:
+    blank lines, carriage returns and a last line without its newline included."""
+    ends = st.sampled_from([b"\n"] * 8 + [b"\r\n", b" \r\n", b"\n\n", b"\n \n"])  # a blank line now and then
+    categorical = [feature for feature in schema.features if feature.kind == "categorical"]
+    whole = []
+
+    @settings(FUZZED, max_examples=400)
+    @given(data=st.data())
+    def check(data):
+        picked = data.draw(st.lists(st.sampled_from(records[:20]), min_size=1, max_size=6))
+        text, odd_line = b"", data.draw(st.integers(0, len(picked)))
+        for index, record in enumerate(picked):
+            fields = dict(record)
+            if index == odd_line:  # one odd value in most blocks, the other lines clean: whole blocks are read
+                feature = data.draw(st.sampled_from(categorical) | st.sampled_from(schema.features))  # the few categorical ones often
+                if feature.kind == "categorical":
+                    odd = st.sampled_from([True, None, 1.5, 6, "never", " tcp"])
+                else:
+                    odd = st.sampled_from([True, None, "1", [1], 2**60, -(2**70), 2**53 + 2**29 + 1, 3.5e38, -0.0, 5e-324])
+                fields[feature.name] = data.draw(odd | _json_value(feature, record))
+            text += json.dumps({**fields, "id": index}).encode() + data.draw(ends)
+        if data.draw(st.booleans()):
+            text = text.rstrip(b"\n")
+        flows, block = JsonFlows(schema, "id"), Block(7, text, 4096)
+        encoded = ColumnarFlows(schema, flows).encode_block(block)
+        slow = np.zeros((block.count, len(schema.features)), dtype=np.float32)
+        expected = _line_reader(flows, schema, [(number, line) for number, line in block.lines() if line.strip()], slow)
+        whole.append(encoded is not None)
+        if encoded is not None:
+            rows, ids, unknown = encoded
+            assert expected == [(block.first + index, flow_id, names) for index, (flow_id, names) in enumerate(zip(ids, unknown))]
+            np.testing.assert_array_equal(rows, slow)
+
+    check()
+    assert 0.1 < sum(whole) / len(whole) < 0.9  # both: blocks read whole, and blocks left to the line reader
+
+
 @pytest.mark.parametrize("alerts_only", [False, True])
 @pytest.mark.parametrize("with_ids", [False, True])
 @pytest.mark.parametrize("with_extra", [False, True])

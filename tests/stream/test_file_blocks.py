@@ -127,11 +127,15 @@ def _by_line(reports: list[str]) -> list[str]:
     return sorted(reports, key=lambda report: int(report.split(":")[0].removeprefix("line ")))
 
 
-def test_a_jsonl_file_in_blocks_scores_as_line_by_line(session, records, tmp_path):
+def test_a_jsonl_file_in_blocks_scores_as_line_by_line(session, records, tmp_path, monkeypatch):
     lines = [orjson.dumps({**record, "id": index}) for index, record in enumerate(records * 4)]
     lines[100], lines[700] = b"{not json", b"[1]"
     path = tmp_path / "flows.jsonl"
     path.write_bytes(b"\n".join(lines))
+    parsed_whole = []
+    encode_block = columnar.ColumnarFlows.encode_block
+    monkeypatch.setattr(columnar.ColumnarFlows, "encode_block",
+                        lambda self, block: parsed_whole.append(encode_block(self, block) is not None) or encode_block(self, block))
 
     def scored(reader):
         out, reports = io.BytesIO(), []
@@ -139,8 +143,11 @@ def test_a_jsonl_file_in_blocks_scores_as_line_by_line(session, records, tmp_pat
         summary = _read(path, lambda fd: scorer.score(reader(fd)))
         return out.getvalue(), reports, summary.scored, summary.skipped
 
-    # JSON lines are taken line by line from a block; one flow a session call on both sides, as above
-    assert scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=10_000)) == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
+    # one flow a session call on both sides, as above
+    in_blocks = scored(lambda fd: FileBlocks(functools.partial(os.read, fd), 4096, block_bytes=10_000))
+    assert in_blocks == scored(lambda fd: LineBatches(fd, 4096, 1, 0.0))
+    assert True in parsed_whole and False in parsed_whole  # clean blocks read whole, the two with a bad line line by line
+    assert [report.split(":")[0] for report in in_blocks[1]] == ["line 101", "line 701"]
 
 
 @pytest.mark.parametrize("failure", ["guard", "session"])
