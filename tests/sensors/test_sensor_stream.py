@@ -175,12 +175,27 @@ def test_the_first_line_tells_which_json_a_json_name_holds(line, by_name, format
     assert format_by_content(line, by_name) == format
 
 
+def _bytes_swapped(tsv: str) -> str:
+    """The same log with orig_bytes and resp_bytes in the other order, its #fields saying so."""
+    lines = []
+    for line in tsv.splitlines(keepends=True):
+        if line.startswith("#fields"):
+            line = line.replace("orig_bytes\tresp_bytes", "resp_bytes\torig_bytes")
+        elif not line.startswith("#"):
+            cells = line.split("\t")
+            cells[9], cells[10] = cells[10], cells[9]
+            line = "\t".join(cells)
+        lines.append(line)
+    return "".join(lines)
+
+
 def test_a_zeek_log_in_blocks_scores_as_line_by_line(tmp_path, monkeypatch):
-    """Clean blocks parsed whole (ZeekColumnar.encode_block), a rotation's new header and bad rows line by line."""
+    """Clean blocks parsed whole (ZeekColumnar.encode_block), each with the layout of its place in the file; a rotation's
+    new header (here a new column order) and bad rows line by line."""
     rows = zeek_rows(600)
     (tmp_path / "conn.log").write_text(zeek_tsv(rows[:40]))
     session, _ = _session(tmp_path, "zeek", tmp_path / "conn.log")
-    text = (zeek_tsv(rows[:300]) + "#close\t2019-03-15-15-00-00\n" + zeek_tsv(rows[300:])).splitlines(keepends=True)
+    text = (zeek_tsv(rows[:300]) + "#close\t2019-03-15-15-00-00\n" + _bytes_swapped(zeek_tsv(rows[300:]))).splitlines(keepends=True)
     text[150], text[420] = "a\tb\n", text[420].replace("\ttcp\t", "\tt\tcp\t", 1)
     log = tmp_path / "rotated.log"
     log.write_text("".join(text))
