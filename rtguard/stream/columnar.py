@@ -43,8 +43,9 @@ class ColumnarFlows:
         self.schema, self.flows = schema, flows
         self._codes = [({value: code for code, value in enumerate(f.vocabulary)}, f.oov_code) if f.kind == "categorical" else None
                        for f in schema.features]
-        names = schema.names
-        self._features_of = operator.itemgetter(*names) if len(names) > 1 else (lambda record: (record[names[0]],))  # always a tuple
+        if isinstance(flows, JsonFlows):  # a record's feature values in one C call, always as a tuple
+            names = schema.names
+            self._features_of = operator.itemgetter(*names) if len(names) > 1 else (lambda record: (record[names[0]],))
         if isinstance(flows, CsvFlows):
             self._names = [f"c{index}" for index in range(flows.n_fields)]  # the header's own names may repeat or hold spaces
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
@@ -153,7 +154,7 @@ class ColumnarFlows:
         for values, codes in zip(zip(*table), self._codes):
             types = set(map(type, values))
             if codes is None:
-                if not types <= {int, float}:  # bool, str, None, a list: the line reader names the refusal
+                if not types <= {int, float}:  # bool, str, None, a list or object: the line reader names the refusal
                     return None, None
                 try:
                     column = np.array(values, dtype=np.float64)
