@@ -152,7 +152,7 @@ class EveColumnar:
         n = len(flows)
         unknown_mask = np.zeros((n, len(self._codes)), dtype=bool)
         for index, (path, codes) in enumerate(zip(self._paths, self._codes)):
-            values = [_field(record, path) for record in flows]
+            values = _column(flows, path)
             types = set(map(type, values))
             if codes is None:
                 if not types <= {int, float, type(None)}:  # text the line reader would parse, bools it refuses
@@ -171,8 +171,19 @@ class EveColumnar:
         unknown = columnar.unknown_names(unknown_mask, self.schema.names)
         id_field = self.flows.id_field
         ids = [None] * n if not id_field else \
-            [value if isinstance(value, (str, int, float, bool)) else None for value in (_field(record, id_field) for record in flows)]
+            [value if isinstance(value, (str, int, float, bool)) else None for value in _column(flows, id_field)]
         return list(zip([lines[index][0] for index in kept], ids, unknown))
+
+
+def _column(records: list[dict], path: str) -> list:
+    """_field of every record, a top-level key or a one-level path (eve.json's "flow.state") in plain comprehensions: a
+    call per value cost more than the rest of the encoding."""
+    head, dot, rest = path.partition(".")
+    if not dot:
+        return [record.get(path) for record in records]
+    if "." in rest or any(path in record for record in records):  # deeper, or a key written with the dot: walk each
+        return [_field(record, path) for record in records]
+    return [parent.get(rest) if type(parent) is dict else None for parent in [record.get(head) for record in records]]
 
 
 def _field(record: dict, path: str) -> object:

@@ -65,10 +65,15 @@ def test_fuzzed_eve_batches(schema):
             for path in data.draw(st.lists(st.sampled_from(paths), max_size=3)):
                 head, _, tail = path.partition(".")
                 value = data.draw(st.sampled_from(ODD))
-                if tail and isinstance(event.get(head), dict):
-                    event[head][tail] = value
-                elif not tail:
+                edit = data.draw(st.sampled_from(["value", "value", "head", "no head", "dotted key"]))
+                if edit == "head" or (edit == "value" and not tail):  # a nested object replaced by a value, or a top-level value
                     event[head] = value
+                elif edit == "no head":
+                    event.pop(head, None)
+                elif edit == "dotted key":  # written with the dot: found before any nested object
+                    event[path] = value
+                elif isinstance(event.get(head), dict):
+                    event[head][tail] = value
             if data.draw(st.integers(0, 5)) == 0:
                 event["event_type"] = data.draw(st.sampled_from(["alert", "dns", None]))
             if data.draw(st.integers(0, 5)) == 0:
