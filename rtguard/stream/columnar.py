@@ -43,21 +43,21 @@ class ColumnarFlows:
         self.schema, self.flows = schema, flows
         self._codes = [({value: code for code, value in enumerate(f.vocabulary)}, f.oov_code) if f.kind == "categorical" else None
                        for f in schema.features]
-        if isinstance(flows, JsonFlows):  # a record's feature values in one C call, always as a tuple
-            names = schema.names
-            self._features_of = operator.itemgetter(*names) if len(names) > 1 else (lambda record: (record[names[0]],))
         if isinstance(flows, CsvFlows):
             self._names = [f"c{index}" for index in range(flows.n_fields)]  # the header's own names may repeat or hold spaces
             wanted = [column for _, column, _ in flows.columns] + ([flows.id_column] if flows.id_column is not None else [])
-            self._types = {self._names[column]: _CATEGORIES if categorical else pa.float64() for _, column, categorical in flows.columns}
+            types = {self._names[column]: _CATEGORIES if categorical else pa.float64() for _, column, categorical in flows.columns}
             if flows.id_column is not None:
-                self._types[self._names[flows.id_column]] = pa.string()  # the id as written, even where it is also a feature
+                types[self._names[flows.id_column]] = pa.string()  # the id as written, even where it is also a feature
             include = [self._names[column] for column in dict.fromkeys(wanted)]
             # made once: building them takes the GIL, which the other worker may be waiting for
             self._parse_options = pacsv.ParseOptions(quote_char=False, double_quote=False, escape_char=False, newlines_in_values=False,
                                                      ignore_empty_lines=False)
-            self._convert_options = pacsv.ConvertOptions(column_types=self._types, include_columns=include, null_values=[],
+            self._convert_options = pacsv.ConvertOptions(column_types=types, include_columns=include, null_values=[],
                                                          strings_can_be_null=False, quoted_strings_can_be_null=False, check_utf8=False)
+        else:  # JSON lines: a record's feature values in one C call, always as a tuple
+            names = schema.names
+            self._features_of = operator.itemgetter(*names) if len(names) > 1 else (lambda record: (record[names[0]],))
 
     def encode(self, lines: list[tuple[int, bytes]], rows: np.ndarray) -> Kept | None:
         """Fill rows[:len(lines)] and say which line each row is, or None (and rows untouched in meaning) to read line by line."""
